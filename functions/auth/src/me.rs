@@ -1,0 +1,46 @@
+//! GET /api/v1/auth/me
+
+use lambda_http::http::StatusCode;
+use serde::Serialize;
+use shared::auth::authenticate;
+use shared::http::{json, Request, Response};
+use shared::rbac::Role;
+use shared::{ApiError, AppState};
+use uuid::Uuid;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MembershipSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub organizations: Vec<MembershipSummary>,
+}
+
+/// The caller's account and organizations.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = shared::error::Problem)))]
+pub async fn me(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let user = sqlx::query!("SELECT id, username, email FROM users WHERE id = $1", caller.id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
+    let organizations = sqlx::query!(
+        "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
+         WHERE m.user_id = $1 ORDER BY o.name, o.id",
+        caller.id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .filter_map(|r| Some(MembershipSummary { id: r.id, name: r.name, role: Role::parse(&r.role)? }))
+    .collect();
+    Ok(json(StatusCode::OK, &MeResponse { id: user.id, username: user.username, email: user.email, organizations }))
+}

@@ -1,0 +1,143 @@
+//! Typed configuration, read once per cold start from the environment (12-factor).
+
+use secrecy::{ExposeSecret, SecretString};
+use std::env;
+
+/// The JWT signing secret must be at least this long (HS256 wants a key as long as its hash).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Plain connection URL; with `db_iam_auth` its password is replaced by IAM tokens.
+    pub database_url: SecretString,
+    pub db_iam_auth: bool,
+    pub db_max_connections: u32,
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_seconds: i64,
+    pub rate_limit_per_minute: u32,
+    pub auth_rate_limit_per_minute: u32,
+    /// Deployment queue; `None` leaves scheduling to the periodic sweep.
+    pub queue_url: Option<String>,
+    pub preemption_min_runtime_seconds: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let parsed = |name: &'static str, default: i64, min: i64| -> Result<i64, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("expected a whole number of at least {min}"),
+                    }),
+                },
+            }
+        };
+        let jwt_secret = required("JWT_SECRET")?;
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+            });
+        }
+        Ok(Config {
+            database_url: SecretString::from(required("DATABASE_URL")?),
+            db_iam_auth: matches!(lookup("DB_IAM_AUTH").as_deref(), Some("true" | "1")),
+            db_max_connections: parsed("DB_MAX_CONNECTIONS", 2, 1)? as u32,
+            jwt_secret: SecretString::from(jwt_secret),
+            jwt_issuer: lookup("JWT_ISSUER").unwrap_or_else(|| "hypervisor".into()),
+            jwt_audience: lookup("JWT_AUDIENCE").unwrap_or_else(|| "hypervisor-api".into()),
+            access_token_ttl_seconds: parsed("ACCESS_TOKEN_TTL_SECONDS", 900, 1)?,
+            refresh_token_ttl_seconds: parsed("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, 1)?,
+            rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600, 1)? as u32,
+            auth_rate_limit_per_minute: parsed("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1)? as u32,
+            queue_url: lookup("QUEUE_URL").filter(|v| !v.is_empty()),
+            preemption_min_runtime_seconds: parsed("PREEMPTION_MIN_RUNTIME_SECONDS", 0, 0)?,
+        })
+    }
+
+    pub fn jwt_secret_bytes(&self) -> &[u8] {
+        self.jwt_secret.expose_secret().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn short_jwt_secret_is_refused_at_start_up() {
+        let err = Config::from_lookup(lookup(&[("DATABASE_URL", "postgres://x"), ("JWT_SECRET", "short")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("JWT_SECRET", SECRET),
+        ]))
+        .unwrap();
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains(SECRET));
+    }
+
+    #[test]
+    fn defaults_apply_and_overrides_win() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("JWT_SECRET", SECRET),
+            ("RATE_LIMIT_PER_MINUTE", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.rate_limit_per_minute, 5);
+        assert_eq!(cfg.auth_rate_limit_per_minute, 10);
+        assert_eq!(cfg.access_token_ttl_seconds, 900);
+        assert!(cfg.queue_url.is_none());
+    }
+
+    #[test]
+    fn malformed_numbers_are_refused() {
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("JWT_SECRET", SECRET),
+            ("DB_MAX_CONNECTIONS", "lots"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("DB_MAX_CONNECTIONS"));
+    }
+}

@@ -1,0 +1,48 @@
+//! Everything the Hypervisor functions share: configuration, database, auth, RBAC, errors,
+//! the queue client, rate limiting and the pure scheduling algorithm.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod queue;
+pub mod rate_limit;
+pub mod rbac;
+pub mod resources;
+pub mod scheduling;
+pub mod telemetry;
+pub mod validate;
+
+use std::sync::Arc;
+
+pub use error::{ApiError, FieldError};
+
+/// Every migration, embedded: tests and `make migrate` apply exactly these.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// What a handler needs, built once per cold start and borrowed by every invocation.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: sqlx::PgPool,
+    pub config: Arc<config::Config>,
+    pub queue: Option<queue::Queue>,
+}
+
+impl AppState {
+    pub fn new(db: sqlx::PgPool, config: config::Config, queue: Option<queue::Queue>) -> Self {
+        AppState { db, config: Arc::new(config), queue }
+    }
+
+    /// Builds the state from the environment: config, lazy pool, and the queue client if
+    /// `QUEUE_URL` is set.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let config = config::Config::from_env()?;
+        let db = db::pool(&config)?;
+        let queue = match &config.queue_url {
+            Some(url) => Some(queue::Queue::from_env(url.clone()).await),
+            None => None,
+        };
+        Ok(AppState::new(db, config, queue))
+    }
+}
