@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
     Admin,
     Developer,
@@ -54,13 +55,13 @@ impl Role {
 /// The caller's role in `org`, if they are a member.
 pub async fn role_in(db: &PgPool, user_id: Uuid, org: Uuid) -> Result<Option<Role>, ApiError> {
     let role = sqlx::query_scalar!(
-        "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2",
+        r#"SELECT role AS "role: Role" FROM memberships WHERE organization_id = $1 AND user_id = $2"#,
         org,
         user_id
     )
     .fetch_optional(db)
     .await?;
-    Ok(role.as_deref().and_then(Role::parse))
+    Ok(role)
 }
 
 /// Allows `action` or explains why not. Non-members get 404 (`what` names the object), so

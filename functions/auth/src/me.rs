@@ -33,14 +33,15 @@ pub async fn me(state: &AppState, req: &Request) -> Result<Response, ApiError> {
         .await?
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
     let organizations = sqlx::query!(
-        "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
-         WHERE m.user_id = $1 ORDER BY o.name, o.id",
+        r#"SELECT o.id, o.name, m.role AS "role: Role"
+           FROM memberships m JOIN organizations o ON o.id = m.organization_id
+           WHERE m.user_id = $1 ORDER BY o.name, o.id"#,
         caller.id
     )
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .filter_map(|r| Some(MembershipSummary { id: r.id, name: r.name, role: Role::parse(&r.role)? }))
+    .map(|r| MembershipSummary { id: r.id, name: r.name, role: r.role })
     .collect();
     Ok(json(StatusCode::OK, &MeResponse { id: user.id, username: user.username, email: user.email, organizations }))
 }

@@ -1,0 +1,155 @@
+//! /api/v1/organizations/{id}/invites[/{invite_id}] — admin only. Codes are shown once, at
+//! creation; only their SHA-256 is stored, so they are listed without codes.
+
+use chrono::{DateTime, Duration, Utc};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::auth::{authenticate, token};
+use shared::http::{json, no_content, parse_json, Request, Response};
+use shared::rbac::{authorize, Action, Role};
+use shared::validate::Errors;
+use shared::{ApiError, AppState};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+pub const MAX_EXPIRY_HOURS: i64 = 24 * 365;
+pub const DEFAULT_EXPIRY_HOURS: i64 = 24 * 7;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateInvite {
+    /// Role granted on joining (default `developer`).
+    pub role: Option<Role>,
+    /// Hours until the code stops working (default 168, at most 8760).
+    pub expires_in_hours: Option<i64>,
+    /// How many people may join with it (default unlimited).
+    pub max_uses: Option<i32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedInvite {
+    pub id: Uuid,
+    pub code: String,
+    pub role: Role,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_uses: Option<i32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Invite {
+    pub id: Uuid,
+    pub role: Role,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_uses: Option<i32>,
+    pub uses: i32,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_invite(
+    tx: &mut Transaction<'_, Postgres>,
+    org: Uuid,
+    created_by: Uuid,
+    role: Role,
+    expires_at: Option<DateTime<Utc>>,
+    max_uses: Option<i32>,
+) -> Result<CreatedInvite, ApiError> {
+    let code = token::random_token();
+    let id = sqlx::query_scalar!(
+        "INSERT INTO invite_codes (id, organization_id, code_hash, role, created_by, expires_at, max_uses)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        Uuid::now_v7(),
+        org,
+        token::hash_token(&code),
+        role as Role,
+        created_by,
+        expires_at,
+        max_uses
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(CreatedInvite { id, code, role, expires_at, max_uses })
+}
+
+/// Create an invite code.
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/invites", tag = "organizations",
+    security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = CreateInvite,
+    responses((status = 201, body = CreatedInvite), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 422, body = shared::error::Problem)))]
+pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    let body: CreateInvite = parse_json(req)?;
+    let mut errors = Errors::new();
+    let hours = body.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
+    if !(1..=MAX_EXPIRY_HOURS).contains(&hours) {
+        errors.add("expires_in_hours", format!("must be between 1 and {MAX_EXPIRY_HOURS}"));
+    }
+    if let Some(n) = body.max_uses {
+        if !(1..=100_000).contains(&n) {
+            errors.add("max_uses", "must be between 1 and 100000");
+        }
+    }
+    errors.finish()?;
+    let mut tx = state.db.begin().await?;
+    let invite = insert_invite(
+        &mut tx,
+        org,
+        caller.id,
+        body.role.unwrap_or(Role::Developer),
+        Some(Utc::now() + Duration::hours(hours)),
+        body.max_uses,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json(StatusCode::CREATED, &invite))
+}
+
+/// List the organization's invites (without their codes).
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/invites", tag = "organizations",
+    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = [Invite]), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
+pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    let invites: Vec<Invite> = sqlx::query!(
+        r#"SELECT id, role AS "role: Role", expires_at, max_uses, uses, revoked_at, created_at
+           FROM invite_codes WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"#,
+        org
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|r| Invite {
+        id: r.id,
+        role: r.role,
+        expires_at: r.expires_at,
+        max_uses: r.max_uses,
+        uses: r.uses,
+        revoked: r.revoked_at.is_some(),
+        created_at: r.created_at,
+    })
+    .collect();
+    Ok(json(StatusCode::OK, &invites))
+}
+
+/// Revoke an invite: its code stops working at once.
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}/invites/{invite_id}", tag = "organizations",
+    security(("bearer" = [])), params(("id" = Uuid, Path), ("invite_id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
+pub async fn revoke(state: &AppState, req: &Request, org: Uuid, invite: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    let found = sqlx::query!(
+        "UPDATE invite_codes SET revoked_at = COALESCE(revoked_at, now())
+         WHERE id = $1 AND organization_id = $2 RETURNING id",
+        invite,
+        org
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    found.ok_or_else(|| ApiError::not_found("invite"))?;
+    Ok(no_content())
+}

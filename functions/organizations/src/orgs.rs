@@ -1,0 +1,130 @@
+//! POST/GET /api/v1/organizations and GET /api/v1/organizations/{id}
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::auth::authenticate;
+use shared::http::{json, parse_json, with_header, Request, Response};
+use shared::rbac::{authorize, Action, Role};
+use shared::validate::Errors;
+use shared::{ApiError, AppState};
+use uuid::Uuid;
+
+use crate::invites::insert_invite;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateOrganization {
+    pub name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// A developer invite, shown only now: share it to let people join.
+    pub invite_code: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    /// The caller's role in it.
+    pub role: Role,
+    pub member_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Create an organization; the caller becomes its admin.
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", security(("bearer" = [])),
+    request_body = CreateOrganization,
+    responses((status = 201, body = CreatedOrganization), (status = 401, body = shared::error::Problem),
+              (status = 422, body = shared::error::Problem)))]
+pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let body: CreateOrganization = parse_json(req)?;
+    let mut errors = Errors::new();
+    let name = errors.name("name", &body.name, 100);
+    errors.finish()?;
+
+    let mut tx = state.db.begin().await?;
+    let org = sqlx::query!(
+        "INSERT INTO organizations (id, name, created_by) VALUES ($1, $2, $3) RETURNING id, created_at",
+        Uuid::now_v7(),
+        name,
+        caller.id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
+        org.id,
+        caller.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let invite = insert_invite(&mut tx, org.id, caller.id, Role::Developer, None, None).await?;
+    tx.commit().await?;
+
+    let body = CreatedOrganization {
+        id: org.id,
+        name,
+        role: Role::Admin,
+        invite_code: invite.code,
+        created_at: org.created_at,
+    };
+    let location = format!("/api/v1/organizations/{}", org.id);
+    Ok(with_header(json(StatusCode::CREATED, &body), "location", &location))
+}
+
+/// The organizations the caller belongs to, with the caller's role in each.
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", security(("bearer" = [])),
+    responses((status = 200, body = [Organization]), (status = 401, body = shared::error::Problem)))]
+pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let rows = sqlx::query!(
+        r#"SELECT o.id, o.name, o.created_at, m.role AS "role: Role",
+                  (SELECT count(*) FROM memberships x WHERE x.organization_id = o.id) AS "member_count!"
+           FROM memberships m JOIN organizations o ON o.id = m.organization_id
+           WHERE m.user_id = $1 ORDER BY o.created_at, o.id"#,
+        caller.id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let orgs: Vec<Organization> = rows
+        .into_iter()
+        .map(|r| Organization {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            member_count: r.member_count,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &orgs))
+}
+
+/// One organization the caller belongs to.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Organization), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem)))]
+pub async fn get(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let role = authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
+    let row = sqlx::query!(
+        r#"SELECT o.id, o.name, o.created_at,
+                  (SELECT count(*) FROM memberships x WHERE x.organization_id = o.id) AS "member_count!"
+           FROM organizations o WHERE o.id = $1"#,
+        org
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok(json(
+        StatusCode::OK,
+        &Organization { id: row.id, name: row.name, role, member_count: row.member_count, created_at: row.created_at },
+    ))
+}
