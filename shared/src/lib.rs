@@ -12,6 +12,8 @@ pub mod rbac;
 pub mod resources;
 pub mod scheduling;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;
 
 use std::sync::Arc;
