@@ -23,9 +23,9 @@ CREATE TABLE deployments (
     id                   UUID PRIMARY KEY,
     organization_id      UUID NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     -- What the submitter asked for (NULL = let the scheduler choose) ...
-    requested_cluster_id UUID REFERENCES clusters (id),
+    requested_cluster_id UUID REFERENCES clusters (id) ON DELETE SET NULL,
     -- ... and where it runs or last ran.
-    cluster_id           UUID REFERENCES clusters (id),
+    cluster_id           UUID REFERENCES clusters (id) ON DELETE SET NULL,
     name                 TEXT NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
     image                TEXT NOT NULL CHECK (char_length(image) BETWEEN 1 AND 512),
     cpu_millis           BIGINT NOT NULL CHECK (cpu_millis >= 0),

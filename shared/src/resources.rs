@@ -84,13 +84,17 @@ impl std::iter::Sum for Resources {
 }
 
 /// The API's view of resources: `{"cpu_cores": 2.5, "ram_gib": 16, "gpu_count": 1}`.
+/// An omitted quantity is 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourcesDto {
     /// CPU cores, up to 3 decimal places.
+    #[serde(default)]
     pub cpu_cores: f64,
     /// RAM in GiB, up to 3 decimal places.
+    #[serde(default)]
     pub ram_gib: f64,
     /// Whole GPUs.
+    #[serde(default)]
     pub gpu_count: i64,
 }
 
@@ -101,5 +105,82 @@ impl From<Resources> for ResourcesDto {
             ram_gib: r.ram_mgib as f64 / 1000.0,
             gpu_count: r.gpu,
         }
+    }
+}
+
+/// Upper bounds that keep every sum far from overflow while allowing any real cluster.
+pub const MAX_CPU_CORES: f64 = 1_000_000.0;
+pub const MAX_RAM_GIB: f64 = 100_000_000.0;
+pub const MAX_GPU_COUNT: i64 = 1_000_000;
+
+/// Converts an API quantity with up to 3 decimals into thousandths, or says what is wrong.
+fn thousandths(value: f64, max: f64) -> Result<i64, String> {
+    if !value.is_finite() || value < 0.0 {
+        return Err("must be a number of at least 0".into());
+    }
+    if value > max {
+        return Err(format!("must be at most {max}"));
+    }
+    let scaled = value * 1000.0;
+    if (scaled - scaled.round()).abs() > 1e-6 {
+        return Err("must have at most 3 decimal places".into());
+    }
+    Ok(scaled.round() as i64)
+}
+
+impl ResourcesDto {
+    /// Validates and converts to integer units; problems are reported under `prefix.field`.
+    pub fn to_resources(&self, prefix: &str, errors: &mut crate::validate::Errors) -> Resources {
+        let field = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+        let mut out = Resources::ZERO;
+        match thousandths(self.cpu_cores, MAX_CPU_CORES) {
+            Ok(v) => out.cpu_millis = v,
+            Err(e) => errors.add(field("cpu_cores"), e),
+        }
+        match thousandths(self.ram_gib, MAX_RAM_GIB) {
+            Ok(v) => out.ram_mgib = v,
+            Err(e) => errors.add(field("ram_gib"), e),
+        }
+        if !(0..=MAX_GPU_COUNT).contains(&self.gpu_count) {
+            errors.add(field("gpu_count"), format!("must be a whole number from 0 to {MAX_GPU_COUNT}"));
+        } else {
+            out.gpu = self.gpu_count;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Errors;
+
+    #[test]
+    fn quantities_round_trip_exactly() {
+        let dto = ResourcesDto { cpu_cores: 2.5, ram_gib: 0.001, gpu_count: 1 };
+        let mut errors = Errors::new();
+        let r = dto.to_resources("", &mut errors);
+        assert!(errors.finish().is_ok());
+        assert_eq!(r, Resources::new(2500, 1, 1));
+        assert_eq!(ResourcesDto::from(r), dto);
+    }
+
+    #[test]
+    fn bad_quantities_are_named() {
+        let dto = ResourcesDto { cpu_cores: -1.0, ram_gib: 0.0005, gpu_count: -2 };
+        let mut errors = Errors::new();
+        dto.to_resources("resources", &mut errors);
+        let err = errors.finish().unwrap_err();
+        let crate::ApiError::Validation(fields) = err else { panic!() };
+        let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["resources.cpu_cores", "resources.ram_gib", "resources.gpu_count"]);
+    }
+
+    #[test]
+    fn shortfall_counts_only_what_is_missing() {
+        let need = Resources::new(4000, 1000, 2);
+        let free = Resources::new(5000, 500, 0);
+        assert_eq!(need.shortfall(&free), Resources::new(0, 500, 2));
+        assert!(!need.fits_in(&free));
     }
 }

@@ -1,0 +1,191 @@
+//! The handlers of /api/v1/clusters and /api/v1/clusters/{id}.
+
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+use shared::auth::authenticate;
+use shared::error::violated_constraint;
+use shared::http::{json, no_content, parse_json, parse_query, with_header, Request, Response};
+use shared::queue::{nudge, ScheduleRequest};
+use shared::rbac::{authorize, Action};
+use shared::resources::ResourcesDto;
+use shared::validate::Errors;
+use shared::{ApiError, AppState};
+use uuid::Uuid;
+
+use crate::view::{self, Cluster};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateCluster {
+    pub organization_id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub cpu_cores: f64,
+    #[serde(default)]
+    pub ram_gib: f64,
+    #[serde(default)]
+    pub gpu_count: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UpdateCluster {
+    pub name: Option<String>,
+    pub cpu_cores: Option<f64>,
+    pub ram_gib: Option<f64>,
+    pub gpu_count: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this organization's clusters.
+    pub organization_id: Option<Uuid>,
+}
+
+fn name_taken() -> ApiError {
+    ApiError::Conflict("a cluster with that name already exists in this organization".into())
+}
+
+/// Register a cluster with a fixed capacity (organization admins).
+#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", security(("bearer" = [])),
+    request_body = CreateCluster,
+    responses((status = 201, body = Cluster), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
+pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let body: CreateCluster = parse_json(req)?;
+    authorize(&state.db, caller.id, body.organization_id, Action::Administer, "organization").await?;
+    let mut errors = Errors::new();
+    let name = errors.name("name", &body.name, 100);
+    let capacity = ResourcesDto { cpu_cores: body.cpu_cores, ram_gib: body.ram_gib, gpu_count: body.gpu_count }
+        .to_resources("", &mut errors);
+    errors.finish()?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO clusters (id, organization_id, name, cpu_millis, ram_mgib, gpu)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        Uuid::now_v7(),
+        body.organization_id,
+        name,
+        capacity.cpu_millis,
+        capacity.ram_mgib,
+        capacity.gpu
+    )
+    .fetch_one(&state.db)
+    .await
+    .map_err(|err| match violated_constraint(&err) {
+        Some("clusters_organization_id_name_key") => name_taken(),
+        _ => err.into(),
+    })?;
+    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
+    let location = format!("/api/v1/clusters/{id}");
+    Ok(with_header(json(StatusCode::CREATED, &cluster), "location", &location))
+}
+
+/// Clusters of the caller's organizations.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = [Cluster]), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
+pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let query: ListQuery = parse_query(req)?;
+    if let Some(org) = query.organization_id {
+        authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
+    }
+    let clusters = view::list_visible(&state.db, caller.id, query.organization_id).await?;
+    Ok(json(StatusCode::OK, &clusters))
+}
+
+/// Loads a cluster the caller may act on; another organization's cluster is 404.
+async fn visible_cluster(state: &AppState, user: Uuid, id: Uuid, action: Action) -> Result<Cluster, ApiError> {
+    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
+    authorize(&state.db, user, cluster.organization_id, action, "cluster").await?;
+    Ok(cluster)
+}
+
+/// One cluster, with its books.
+#[utoipa::path(get, path = "/api/v1/clusters/{id}", tag = "clusters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Cluster), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem)))]
+pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let cluster = visible_cluster(state, caller.id, id, Action::Read).await?;
+    Ok(json(StatusCode::OK, &cluster))
+}
+
+/// Rename or resize. Shrinking below what is allocated is refused (409).
+#[utoipa::path(patch, path = "/api/v1/clusters/{id}", tag = "clusters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UpdateCluster,
+    responses((status = 200, body = Cluster), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
+pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let current = visible_cluster(state, caller.id, id, Action::Administer).await?;
+    let body: UpdateCluster = parse_json(req)?;
+    let mut errors = Errors::new();
+    let name = body.name.as_deref().map(|n| errors.name("name", n, 100));
+    let capacity = ResourcesDto {
+        cpu_cores: body.cpu_cores.unwrap_or(current.capacity.cpu_cores),
+        ram_gib: body.ram_gib.unwrap_or(current.capacity.ram_gib),
+        gpu_count: body.gpu_count.unwrap_or(current.capacity.gpu_count),
+    }
+    .to_resources("", &mut errors);
+    errors.finish()?;
+    // The CHECK constraints compare against the allocation as it is at this instant.
+    sqlx::query!(
+        "UPDATE clusters SET name = COALESCE($2, name), cpu_millis = $3, ram_mgib = $4, gpu = $5 WHERE id = $1",
+        id,
+        name,
+        capacity.cpu_millis,
+        capacity.ram_mgib,
+        capacity.gpu
+    )
+    .execute(&state.db)
+    .await
+    .map_err(|err| match violated_constraint(&err) {
+        Some("clusters_organization_id_name_key") => name_taken(),
+        Some(c) if c.ends_with("_within_capacity") => {
+            ApiError::Conflict("cannot shrink the cluster below what is allocated on it".into())
+        }
+        _ => err.into(),
+    })?;
+    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
+    let trigger = ScheduleRequest { organization_id: cluster.organization_id, deployment_id: None, trigger: "resized".into() };
+    nudge(state.queue.as_ref(), trigger).await;
+    Ok(json(StatusCode::OK, &cluster))
+}
+
+/// Delete a cluster that nothing is running on or waiting for.
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "clusters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, body = shared::error::Problem)))]
+pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    visible_cluster(state, caller.id, id, Action::Administer).await?;
+    let mut tx = state.db.begin().await?;
+    // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
+    // check needs a share lock), so nothing can slip in between the check and the delete.
+    sqlx::query!("SELECT id FROM clusters WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("cluster"))?;
+    let busy = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM deployments
+           WHERE (cluster_id = $1 AND status = 'running') OR (requested_cluster_id = $1 AND status = 'pending')"#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if busy > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{busy} deployment(s) are running on or waiting for this cluster; cancel them first"
+        )));
+    }
+    sqlx::query!("DELETE FROM clusters WHERE id = $1", id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(no_content())
+}

@@ -1,0 +1,90 @@
+//! The cluster as the API shows it, and the queries that read it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::resources::{Resources, ResourcesDto};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Cluster {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub capacity: ResourcesDto,
+    pub allocated: ResourcesDto,
+    pub available: ResourcesDto,
+    /// Deployments running on it now.
+    pub running_count: i64,
+    /// Deployments waiting that asked for this cluster.
+    pub pending_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+struct ClusterRow {
+    id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    cpu_millis: i64,
+    ram_mgib: i64,
+    gpu: i64,
+    alloc_cpu_millis: i64,
+    alloc_ram_mgib: i64,
+    alloc_gpu: i64,
+    running_count: i64,
+    pending_count: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ClusterRow> for Cluster {
+    fn from(r: ClusterRow) -> Self {
+        let capacity = Resources::new(r.cpu_millis, r.ram_mgib, r.gpu);
+        let allocated = Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu);
+        Cluster {
+            id: r.id,
+            organization_id: r.organization_id,
+            name: r.name,
+            capacity: capacity.into(),
+            allocated: allocated.into(),
+            available: (capacity - allocated).into(),
+            running_count: r.running_count,
+            pending_count: r.pending_count,
+            created_at: r.created_at,
+        }
+    }
+}
+
+pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Cluster>> {
+    let row = sqlx::query_as!(
+        ClusterRow,
+        r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
+                  c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu, c.created_at,
+                  (SELECT count(*) FROM deployments d WHERE d.cluster_id = c.id AND d.status = 'running') AS "running_count!",
+                  (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!"
+           FROM clusters c WHERE c.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Cluster::from))
+}
+
+/// Clusters of every organization `user` belongs to, optionally of one organization only.
+pub async fn list_visible(db: &PgPool, user: Uuid, organization: Option<Uuid>) -> sqlx::Result<Vec<Cluster>> {
+    let rows = sqlx::query_as!(
+        ClusterRow,
+        r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
+                  c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu, c.created_at,
+                  (SELECT count(*) FROM deployments d WHERE d.cluster_id = c.id AND d.status = 'running') AS "running_count!",
+                  (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!"
+           FROM clusters c
+           JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $1
+           WHERE ($2::uuid IS NULL OR c.organization_id = $2)
+           ORDER BY c.created_at, c.id"#,
+        user,
+        organization
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Cluster::from).collect())
+}
