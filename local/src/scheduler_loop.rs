@@ -28,8 +28,8 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
         if messages.is_empty() {
             continue;
         }
-        let event = SqsEvent {
-            records: messages
+        let mut event = SqsEvent::default();
+        event.records = messages
                 .iter()
                 .map(|m| {
                     let mut record = SqsMessage::default();
@@ -38,8 +38,7 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
                     record.body = m.body.clone();
                     record
                 })
-                .collect(),
-        };
+                .collect();
         let response = scheduler::handle_sqs(&state, event).await;
         let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         for message in messages {

@@ -81,13 +81,12 @@ async fn to_lambda_request(
         }
     };
     let mut context = ApiGatewayV2httpRequestContext::default();
-    context.http = ApiGatewayV2httpRequestContextHttpDescription {
-        method: parts.method.clone(),
-        path: Some(parts.uri.path().to_string()),
-        protocol: Some("HTTP/1.1".into()),
-        source_ip: Some(peer.ip().to_string()),
-        user_agent: None,
-    };
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(parts.uri.path().to_string());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some(peer.ip().to_string());
+    context.http = http;
     let query: HashMap<String, String> = parts
         .uri
         .query()

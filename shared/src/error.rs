@@ -174,3 +174,4 @@ mod tests {
         assert_eq!(response.headers()["content-type"], "application/problem+json");
     }
 }
+pub use anyhow::Error as AnyError;

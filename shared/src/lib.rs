@@ -11,6 +11,7 @@ pub mod rate_limit;
 pub mod rbac;
 pub mod resources;
 pub mod scheduling;
+pub mod snapshot;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -19,6 +20,7 @@ pub mod validate;
 use std::sync::Arc;
 
 pub use error::{ApiError, FieldError};
+
 
 /// Every migration, embedded: tests and `make migrate` apply exactly these.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,64 @@
+# Hypervisor: `make dev` runs the whole system locally; `make test` runs every test.
+# Every variable below is a default only: a value already in the environment wins.
+
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.local/venv/bin:$(PATH)
+
+export PORT ?= 3000
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hypervisor
+export JWT_SECRET ?= local-development-secret-change-me-0123456789
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export AWS_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export QUEUE_NAME ?= hypervisor-deployments
+export QUEUE_URL ?= $(AWS_ENDPOINT_URL)/queue/$(AWS_REGION)/000000000000/$(QUEUE_NAME)
+export SWEEP_INTERVAL_SECONDS ?= 3
+export RATE_LIMIT_PER_MINUTE ?= 600
+export AUTH_RATE_LIMIT_PER_MINUTE ?= 10
+export DB_MAX_CONNECTIONS ?= 10
+export RUST_LOG ?= info
+# Builds read the committed .sqlx/ query data: no database is needed to compile.
+export SQLX_OFFLINE ?= true
+# #[sqlx::test] creates one database per test on this server.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: dev test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+
+## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
+dev: services
+	cargo build --profile local -p hypervisor-local
+	./target/local/hypervisor-local
+
+## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests
+test: services
+	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
+
+## lint: formatting and clippy, as CI checks them
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## migrate: apply migrations to $(DATABASE_URL) (a deploy step; functions never migrate)
+migrate:
+	cargo run --profile local -p hypervisor-local -- migrate
+
+services:
+	@./scripts/ensure-postgres.sh
+	@./localstack/start.sh >/dev/null
+
+stop-services:
+	./localstack/stop.sh
+
+## sqlx-prepare: regenerate .sqlx/ after changing a query or a migration
+sqlx-prepare:
+	./scripts/sqlx-prepare.sh
+
+sqlx-check:
+	./scripts/sqlx-prepare.sh --check
+
+build-lambdas:
+	cargo lambda build --release --workspace --exclude hypervisor-local --exclude e2e-tests

@@ -1,0 +1,148 @@
+//! POST /api/v1/deployments/{id}/cancel and /complete. Both free capacity and nudge the
+//! scheduler so the queue drains at once, not on the next sweep.
+
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json as json_value;
+use shared::auth::authenticate;
+use shared::http::{json, parse_json, Request, Response};
+use shared::queue::{nudge, ScheduleRequest};
+use shared::rbac::Action;
+use shared::{ApiError, AppState};
+use uuid::Uuid;
+
+use crate::read::visible;
+use crate::view::{self, Deployment};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CompleteRequest {
+    pub outcome: Outcome,
+    pub message: Option<String>,
+}
+
+/// Cancel a pending or running deployment.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "deployments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Deployment), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, description = "already finished", body = shared::error::Problem)))]
+pub async fn cancel(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let deployment = visible(state, caller.id, id, Action::Deploy).await?;
+    let reason = json_value!({"code": "cancelled", "message": "cancelled by a user"});
+    let cancelled_pending = sqlx::query!(
+        r#"WITH done AS (
+               UPDATE deployments SET status = 'cancelled', finished_at = now(), reason = $2
+               WHERE id = $1 AND status = 'pending' RETURNING id)
+           INSERT INTO deployment_events (deployment_id, type, detail)
+           SELECT id, 'cancelled', 'cancelled while pending' FROM done RETURNING deployment_id"#,
+        id,
+        reason
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .is_some();
+    if !cancelled_pending {
+        finish_running(state, id, "cancelled", reason, "cancelled while running").await?;
+    }
+    respond_and_nudge(state, deployment.organization_id, id, "cancelled").await
+}
+
+/// Report that a running deployment finished.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/complete", tag = "deployments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = CompleteRequest,
+    responses((status = 200, body = Deployment), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, description = "not running", body = shared::error::Problem),
+              (status = 422, body = shared::error::Problem)))]
+pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let deployment = visible(state, caller.id, id, Action::Deploy).await?;
+    let body: CompleteRequest = parse_json(req)?;
+    let message: String = body.message.unwrap_or_default().chars().take(1000).collect();
+    let (status, reason, detail) = match body.outcome {
+        Outcome::Succeeded => ("succeeded", None, if message.is_empty() { "succeeded".to_string() } else { message }),
+        Outcome::Failed => {
+            let text = if message.is_empty() { "reported failed".to_string() } else { message };
+            (
+                "failed",
+                Some(json_value!({"code": "failed", "message": text})),
+                text,
+            )
+        }
+    };
+    finish_running(state, id, status, reason.unwrap_or(serde_json::Value::Null), &detail).await?;
+    respond_and_nudge(state, deployment.organization_id, id, status).await
+}
+
+/// Moves a running deployment to a final status and frees its capacity, in one statement.
+/// The cluster row is locked first: the same order the scheduler takes, so no deadlock.
+async fn finish_running(
+    state: &AppState,
+    id: Uuid,
+    status: &str,
+    reason: serde_json::Value,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let reason = (!reason.is_null()).then_some(reason);
+    for _ in 0..3 {
+        let Some(cluster) = sqlx::query_scalar!(
+            r#"SELECT cluster_id AS "cluster_id!" FROM deployments WHERE id = $1 AND status = 'running'"#,
+            id
+        )
+        .fetch_optional(&state.db)
+        .await?
+        else {
+            return Err(not_running(state, id).await);
+        };
+        let mut tx = state.db.begin().await?;
+        sqlx::query!("SELECT id FROM clusters WHERE id = $1 FOR UPDATE", cluster).fetch_optional(&mut *tx).await?;
+        let done = sqlx::query!(
+            r#"WITH done AS (
+                   UPDATE deployments SET status = $3, finished_at = now(), reason = $4
+                   WHERE id = $1 AND status = 'running' AND cluster_id = $2
+                   RETURNING id, cluster_id, cpu_millis, ram_mgib, gpu),
+               freed AS (
+                   UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis - done.cpu_millis,
+                                         alloc_ram_mgib = c.alloc_ram_mgib - done.ram_mgib,
+                                         alloc_gpu = c.alloc_gpu - done.gpu
+                   FROM done WHERE c.id = done.cluster_id RETURNING c.id)
+               INSERT INTO deployment_events (deployment_id, type, detail)
+               SELECT done.id, $3, $5 FROM done, freed RETURNING deployment_id"#,
+            id,
+            cluster,
+            status,
+            reason,
+            detail
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if done.is_some() {
+            tx.commit().await?;
+            return Ok(());
+        }
+        // It changed between the read and the lock (finished, or preempted and moved): look again.
+    }
+    Err(not_running(state, id).await)
+}
+
+async fn not_running(state: &AppState, id: Uuid) -> ApiError {
+    match sqlx::query_scalar!("SELECT status FROM deployments WHERE id = $1", id).fetch_optional(&state.db).await {
+        Ok(Some(status)) => ApiError::Conflict(format!("the deployment is {status}, not running")),
+        Ok(None) => ApiError::not_found("deployment"),
+        Err(err) => err.into(),
+    }
+}
+
+async fn respond_and_nudge(state: &AppState, org: Uuid, id: Uuid, trigger: &str) -> Result<Response, ApiError> {
+    let deployment = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("deployment"))?;
+    nudge(state.queue.as_ref(), ScheduleRequest { organization_id: org, deployment_id: Some(id), trigger: trigger.into() }).await;
+    Ok(json(StatusCode::OK, &deployment))
+}

@@ -1,0 +1,134 @@
+//! GET /api/v1/deployments, /api/v1/deployments/{id} and /api/v1/deployments/{id}/events.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::auth::authenticate;
+use shared::http::{json, parse_query, Request, Response};
+use shared::rbac::{authorize, Action};
+use shared::{ApiError, AppState};
+use uuid::Uuid;
+
+use crate::view::{self, Deployment, ListFilter};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "cancelled"];
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub organization_id: Option<Uuid>,
+    pub cluster_id: Option<Uuid>,
+    /// pending, running, succeeded, failed or cancelled.
+    pub status: Option<String>,
+    /// 1-200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeploymentPage {
+    pub items: Vec<Deployment>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    /// submitted, started, preempted, requeued, cancelled, succeeded, failed or dependency_failed.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub detail: String,
+    pub related_deployment_id: Option<Uuid>,
+}
+
+fn encode_cursor(d: &Deployment) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{}", d.created_at.timestamp_micros(), d.id))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+}
+
+/// Deployments of the caller's organizations, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = DeploymentPage), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
+pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    let q: ListQuery = parse_query(req)?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation("limit", format!("must be between 1 and {MAX_LIMIT}")));
+    }
+    if let Some(s) = &q.status {
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::validation("status", format!("must be one of {}", STATUSES.join(", "))));
+        }
+    }
+    let before = match &q.cursor {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API gave"))?),
+        None => None,
+    };
+    if let Some(org) = q.organization_id {
+        authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
+    }
+    let filter = ListFilter {
+        organization_id: q.organization_id,
+        cluster_id: q.cluster_id,
+        status: q.status,
+        before,
+        limit: limit + 1,
+    };
+    let mut items = view::list_visible(&state.db, caller.id, &filter).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(json(StatusCode::OK, &DeploymentPage { items, next_cursor }))
+}
+
+/// Loads a deployment the caller may act on; another organization's is 404.
+pub async fn visible(state: &AppState, user: Uuid, id: Uuid, action: Action) -> Result<Deployment, ApiError> {
+    let deployment = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("deployment"))?;
+    authorize(&state.db, user, deployment.organization_id, action, "deployment").await?;
+    Ok(deployment)
+}
+
+/// One deployment, with why it waits and where it stands in the queue.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Deployment), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem)))]
+pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    Ok(json(StatusCode::OK, &visible(state, caller.id, id, Action::Read).await?))
+}
+
+/// The deployment's history, oldest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/events", tag = "deployments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = [Event]), (status = 401, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem)))]
+pub async fn events(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
+    let caller = authenticate(state, req).await?;
+    visible(state, caller.id, id, Action::Read).await?;
+    let events = sqlx::query_as!(
+        Event,
+        r#"SELECT at, type AS event_type, detail, related_deployment_id
+           FROM deployment_events WHERE deployment_id = $1 ORDER BY id"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(json(StatusCode::OK, &events))
+}

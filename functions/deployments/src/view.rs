@@ -1,0 +1,149 @@
+//! The deployment as the API shows it, and the queries that read it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::resources::{Resources, ResourcesDto};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deployment {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// Where it runs or last ran; for a waiting deployment, the cluster it asked for (null = any).
+    pub cluster_id: Option<Uuid>,
+    /// The cluster the submitter asked for (null = the scheduler chooses).
+    pub requested_cluster_id: Option<Uuid>,
+    pub name: String,
+    pub image: String,
+    pub resources: ResourcesDto,
+    pub priority: i32,
+    /// pending, running, succeeded, failed or cancelled.
+    pub status: String,
+    /// Why it is not running: `{code, message, shortfall?}`; null while running.
+    #[schema(value_type = Option<Object>)]
+    pub reason: Option<serde_json::Value>,
+    /// 1-based place among the organization's waiting deployments; null unless pending.
+    pub queue_position: Option<i64>,
+    pub depends_on: Vec<Uuid>,
+    pub preemption_count: i32,
+    pub max_runtime_seconds: Option<i32>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub struct DeploymentRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub cluster_id: Option<Uuid>,
+    pub requested_cluster_id: Option<Uuid>,
+    pub name: String,
+    pub image: String,
+    pub cpu_millis: i64,
+    pub ram_mgib: i64,
+    pub gpu: i64,
+    pub priority: i32,
+    pub status: String,
+    pub reason: Option<serde_json::Value>,
+    pub queue_position: Option<i64>,
+    pub depends_on: Vec<Uuid>,
+    pub preemption_count: i32,
+    pub max_runtime_seconds: Option<i32>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeploymentRow> for Deployment {
+    fn from(r: DeploymentRow) -> Self {
+        Deployment {
+            id: r.id,
+            organization_id: r.organization_id,
+            cluster_id: r.cluster_id.or(r.requested_cluster_id),
+            requested_cluster_id: r.requested_cluster_id,
+            name: r.name,
+            image: r.image,
+            resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu).into(),
+            priority: r.priority,
+            status: r.status,
+            reason: r.reason,
+            queue_position: r.queue_position,
+            depends_on: r.depends_on,
+            preemption_count: r.preemption_count,
+            max_runtime_seconds: r.max_runtime_seconds,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Deployment>> {
+    let row = sqlx::query_as!(
+        DeploymentRow,
+        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
+                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status, d.reason,
+                  CASE WHEN d.status = 'pending' THEN
+                    (SELECT count(*) + 1 FROM deployments q
+                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
+                       AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
+                  END AS queue_position,
+                  ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
+                        ORDER BY depends_on_id) AS "depends_on!",
+                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
+           FROM deployments d WHERE d.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Deployment::from))
+}
+
+pub struct ListFilter {
+    pub organization_id: Option<Uuid>,
+    pub cluster_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Keyset cursor: rows strictly older than this (created_at, id).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Deployments of the organizations `user` belongs to, newest first.
+pub async fn list_visible(db: &PgPool, user: Uuid, f: &ListFilter) -> sqlx::Result<Vec<Deployment>> {
+    let (before_at, before_id) = f.before.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = sqlx::query_as!(
+        DeploymentRow,
+        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
+                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status, d.reason,
+                  CASE WHEN d.status = 'pending' THEN
+                    (SELECT count(*) + 1 FROM deployments q
+                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
+                       AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
+                  END AS queue_position,
+                  ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
+                        ORDER BY depends_on_id) AS "depends_on!",
+                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
+           FROM deployments d
+           JOIN memberships m ON m.organization_id = d.organization_id AND m.user_id = $1
+           WHERE ($2::uuid IS NULL OR d.organization_id = $2)
+             AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
+             AND ($4::text IS NULL OR d.status = $4)
+             AND ($5::timestamptz IS NULL OR (d.created_at, d.id) < ($5, $6))
+           ORDER BY d.created_at DESC, d.id DESC
+           LIMIT $7"#,
+        user,
+        f.organization_id,
+        f.cluster_id,
+        f.status,
+        before_at,
+        before_id,
+        f.limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Deployment::from).collect())
+}

@@ -1,0 +1,115 @@
+//! Loads the scheduler's view of one organization: its clusters, what runs and what waits.
+//! The scheduler pass calls it with the clusters locked; dry-run calls it without locks.
+
+use crate::resources::Resources;
+use crate::scheduling::{Cluster, DependencyState, Input, Pending, Running};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Loads the organization's clusters; with `lock`, takes their row locks in id order, which
+/// serializes scheduler passes and releases per organization without deadlocks.
+pub async fn load_clusters(conn: &mut PgConnection, org: Uuid, lock: bool) -> sqlx::Result<Vec<Cluster>> {
+    let rows = if lock {
+        sqlx::query!(
+            "SELECT id, cpu_millis, ram_mgib, gpu, alloc_cpu_millis, alloc_ram_mgib, alloc_gpu
+             FROM clusters WHERE organization_id = $1 ORDER BY id FOR UPDATE",
+            org
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, Resources::new(r.cpu_millis, r.ram_mgib, r.gpu), Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu)))
+        .collect::<Vec<_>>()
+    } else {
+        sqlx::query!(
+            "SELECT id, cpu_millis, ram_mgib, gpu, alloc_cpu_millis, alloc_ram_mgib, alloc_gpu
+             FROM clusters WHERE organization_id = $1 ORDER BY id",
+            org
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, Resources::new(r.cpu_millis, r.ram_mgib, r.gpu), Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu)))
+        .collect()
+    };
+    Ok(rows.into_iter().map(|(id, capacity, allocated)| Cluster { id, capacity, allocated }).collect())
+}
+
+/// Everything the pure algorithm needs about `org`, as of `now`.
+pub async fn load_input(
+    conn: &mut PgConnection,
+    org: Uuid,
+    clusters: Vec<Cluster>,
+    now: DateTime<Utc>,
+    min_runtime_seconds: i64,
+) -> sqlx::Result<Input> {
+    let running = sqlx::query!(
+        r#"SELECT id, cluster_id AS "cluster_id!", requested_cluster_id, priority, cpu_millis, ram_mgib, gpu,
+                  started_at AS "started_at!", created_at
+           FROM deployments WHERE organization_id = $1 AND status = 'running'"#,
+        org
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| Running {
+        id: r.id,
+        cluster_id: r.cluster_id,
+        requested_cluster_id: r.requested_cluster_id,
+        priority: r.priority,
+        resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
+        started_at: r.started_at,
+        created_at: r.created_at,
+    })
+    .collect();
+
+    // Dependencies of pending deployments that have not succeeded yet (succeeded ones are done).
+    let mut open_deps: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
+    for row in sqlx::query!(
+        "SELECT dd.deployment_id, dd.depends_on_id, dep.status
+         FROM deployment_dependencies dd
+         JOIN deployments p ON p.id = dd.deployment_id
+         JOIN deployments dep ON dep.id = dd.depends_on_id
+         WHERE p.organization_id = $1 AND p.status = 'pending' AND dep.status <> 'succeeded'
+         ORDER BY dd.deployment_id, dd.depends_on_id",
+        org
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        open_deps.entry(row.deployment_id).or_default().push((row.depends_on_id, row.status));
+    }
+
+    let pending = sqlx::query!(
+        "SELECT id, requested_cluster_id, priority, cpu_millis, ram_mgib, gpu, created_at
+         FROM deployments WHERE organization_id = $1 AND status = 'pending'",
+        org
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| Pending {
+        id: r.id,
+        cluster_id: r.requested_cluster_id,
+        priority: r.priority,
+        resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
+        created_at: r.created_at,
+        dependencies: dependency_state(open_deps.remove(&r.id).unwrap_or_default()),
+    })
+    .collect();
+
+    Ok(Input { clusters, running, pending, now, min_runtime_seconds })
+}
+
+fn dependency_state(open: Vec<(Uuid, String)>) -> DependencyState {
+    if let Some((failed, _)) = open.iter().find(|(_, s)| s == "failed" || s == "cancelled") {
+        return DependencyState::Failed { dependency: *failed };
+    }
+    if open.is_empty() {
+        DependencyState::Satisfied
+    } else {
+        DependencyState::Waiting { unfinished: open.into_iter().map(|(id, _)| id).collect() }
+    }
+}
