@@ -144,6 +144,6 @@ pub fn client_ip(req: &Request) -> String {
 /// Turns a handler's result into the response, logging one line per request.
 pub fn finish(method: &Method, path: &str, result: Result<Response, ApiError>) -> Response {
     let response = result.unwrap_or_else(ApiError::into_response);
-    tracing::info!(%method, path, status = response.status().as_u16(), "request");
+    tracing::debug!(%method, path, status = response.status().as_u16(), "request");
     response
 }

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub client: Client,
     pub db: PgPool,
     pub queue: Queue,
+    pub state: shared::AppState,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -73,6 +74,7 @@ impl TestApp {
         let tasks = vec![
             tokio::spawn({
                 let state = state.clone();
+                let routes = routes.clone();
                 async move {
                     let _ = hypervisor_local::server::serve(listener, state, routes).await;
                 }
@@ -80,7 +82,7 @@ impl TestApp {
             tokio::spawn(hypervisor_local::scheduler_loop::consume_queue(state.clone(), queue.clone())),
             tokio::spawn(hypervisor_local::scheduler_loop::sweep_every(state.clone(), Duration::from_secs(2))),
         ];
-        TestApp { base, client: Client::new(), db, queue, tasks }
+        TestApp { base, client: Client::new(), db, queue, state, tasks }
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {

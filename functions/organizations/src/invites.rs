@@ -54,9 +54,9 @@ pub async fn insert_invite(
     max_uses: Option<i32>,
 ) -> Result<CreatedInvite, ApiError> {
     let code = token::random_token();
-    let id = sqlx::query_scalar!(
+    let row = sqlx::query!(
         "INSERT INTO invite_codes (id, organization_id, code_hash, role, created_by, expires_at, max_uses)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, expires_at",
         Uuid::now_v7(),
         org,
         token::hash_token(&code),
@@ -67,7 +67,8 @@ pub async fn insert_invite(
     )
     .fetch_one(&mut **tx)
     .await?;
-    Ok(CreatedInvite { id, code, role, expires_at, max_uses })
+    // The stored expiry (microseconds), so what we return equals what we later list.
+    Ok(CreatedInvite { id: row.id, code, role, expires_at: row.expires_at, max_uses })
 }
 
 /// Create an invite code.
