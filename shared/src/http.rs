@@ -72,12 +72,15 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::validation("body", "a JSON body is required"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
         ApiError::Validation(vec![FieldError::new(field, clean_serde_message(&err.inner().to_string()))])
-    })
+    })?;
+    // Anything after the JSON value (a second document, stray text) makes the body invalid.
+    de.end().map_err(|err| ApiError::validation("body", clean_serde_message(&err.to_string())))?;
+    Ok(value)
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.

@@ -77,6 +77,7 @@ fn is_plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.rsplit_once('@') else { return false };
     email.len() <= 254
         && !local.is_empty()
+        && !local.contains('@')
         && local.len() <= 64
         && domain.contains('.')
         && !domain.starts_with('.')
