@@ -23,6 +23,7 @@ pub async fn invoke(
         "clusters" => clusters::handle(state, req).await,
         "deployments" => deployments::handle(state, req).await,
         "docs" => docs::handle(req).await,
-        other => shared::ApiError::Unexpected(anyhow::anyhow!("no function named {other}")).into_response(),
+        other => shared::ApiError::Unexpected(anyhow::anyhow!("no function named {other}"))
+            .into_response(),
     }
 }

@@ -26,8 +26,13 @@ pub struct Route {
 
 #[derive(Debug)]
 pub enum Match<'a> {
-    Found { route: &'a Route, params: HashMap<String, String> },
-    MethodNotAllowed { allowed: Vec<String> },
+    Found {
+        route: &'a Route,
+        params: HashMap<String, String>,
+    },
+    MethodNotAllowed {
+        allowed: Vec<String>,
+    },
     NotFound,
 }
 
@@ -38,13 +43,17 @@ pub struct Routes {
 
 impl Routes {
     pub fn from_template_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::from_template(&text)
     }
 
     pub fn from_template(text: &str) -> anyhow::Result<Self> {
         let doc: Value = serde_yaml_ng::from_str(text).context("template.yaml is not YAML")?;
-        let resources = doc.get("Resources").and_then(Value::as_mapping).context("no Resources")?;
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .context("no Resources")?;
         let mut routes = Vec::new();
         for (name, resource) in resources {
             if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -57,7 +66,10 @@ impl Routes {
                 .and_then(|b| b.get("Binary"))
                 .and_then(Value::as_str)
                 .with_context(|| format!("{name} has no Metadata.BuildProperties.Binary"))?;
-            let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping)
+            let Some(events) = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping)
             else {
                 continue;
             };
@@ -65,9 +77,17 @@ impl Routes {
                 if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                     continue;
                 }
-                let props = event.get("Properties").context("HttpApi event without Properties")?;
-                let method = props.get("Method").and_then(Value::as_str).context("route without Method")?;
-                let path = props.get("Path").and_then(Value::as_str).context("route without Path")?;
+                let props = event
+                    .get("Properties")
+                    .context("HttpApi event without Properties")?;
+                let method = props
+                    .get("Method")
+                    .and_then(Value::as_str)
+                    .context("route without Method")?;
+                let path = props
+                    .get("Path")
+                    .and_then(Value::as_str)
+                    .context("route without Path")?;
                 routes.push(Route::new(method, path, binary)?);
             }
         }
@@ -84,16 +104,25 @@ impl Routes {
     /// Finds the route for a request. Like API Gateway, a literal segment beats a parameter.
     pub fn find(&self, method: &str, path: &str) -> Match<'_> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut candidates: Vec<(&Route, HashMap<String, String>)> =
-            self.routes.iter().filter_map(|r| r.matches(&parts).map(|p| (r, p))).collect();
+        let mut candidates: Vec<(&Route, HashMap<String, String>)> = self
+            .routes
+            .iter()
+            .filter_map(|r| r.matches(&parts).map(|p| (r, p)))
+            .collect();
         if candidates.is_empty() {
             return Match::NotFound;
         }
         candidates.sort_by_key(|(r, _)| std::cmp::Reverse(r.specificity()));
         let best = candidates[0].0.specificity();
-        let same_shape: Vec<_> = candidates.into_iter().filter(|(r, _)| r.specificity() == best).collect();
+        let same_shape: Vec<_> = candidates
+            .into_iter()
+            .filter(|(r, _)| r.specificity() == best)
+            .collect();
         let allowed: Vec<String> = same_shape.iter().map(|(r, _)| r.method.clone()).collect();
-        match same_shape.into_iter().find(|(r, _)| r.method.eq_ignore_ascii_case(method)) {
+        match same_shape
+            .into_iter()
+            .find(|(r, _)| r.method.eq_ignore_ascii_case(method))
+        {
             Some((route, params)) => Match::Found { route, params },
             None => Match::MethodNotAllowed { allowed },
         }
@@ -105,15 +134,22 @@ impl Route {
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(p) => match p.strip_suffix('+') {
-                    Some(g) => Segment::Greedy(g.to_string()),
-                    None => Segment::Param(p.to_string()),
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(p) => match p.strip_suffix('+') {
+                        Some(g) => Segment::Greedy(g.to_string()),
+                        None => Segment::Param(p.to_string()),
+                    },
+                    None => Segment::Literal(s.to_string()),
                 },
-                None => Segment::Literal(s.to_string()),
-            })
+            )
             .collect();
-        Ok(Route { method: method.to_uppercase(), path: path.to_string(), function: function.to_string(), segments })
+        Ok(Route {
+            method: method.to_uppercase(),
+            path: path.to_string(),
+            function: function.to_string(),
+            segments,
+        })
     }
 
     fn matches(&self, parts: &[&str]) -> Option<HashMap<String, String>> {
@@ -158,7 +194,8 @@ mod tests {
     use super::*;
 
     fn routes() -> Routes {
-        Routes::from_template_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap()
+        Routes::from_template_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+            .unwrap()
     }
 
     #[test]
@@ -189,14 +226,24 @@ mod tests {
     #[test]
     fn wrong_method_and_unknown_paths_are_told_apart() {
         let routes = routes();
-        assert!(matches!(routes.find("PUT", "/api/v1/auth/login"), Match::MethodNotAllowed { .. }));
-        assert!(matches!(routes.find("GET", "/api/v1/nothing"), Match::NotFound));
+        assert!(matches!(
+            routes.find("PUT", "/api/v1/auth/login"),
+            Match::MethodNotAllowed { .. }
+        ));
+        assert!(matches!(
+            routes.find("GET", "/api/v1/nothing"),
+            Match::NotFound
+        ));
     }
 
     #[test]
     fn every_function_with_routes_is_one_we_serve() {
         for route in routes().all() {
-            assert!(crate::FUNCTIONS.contains(&route.function.as_str()), "{} is not served", route.function);
+            assert!(
+                crate::FUNCTIONS.contains(&route.function.as_str()),
+                "{} is not served",
+                route.function
+            );
         }
     }
 }

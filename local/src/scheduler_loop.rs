@@ -30,23 +30,38 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
         }
         let mut event = SqsEvent::default();
         event.records = messages
-                .iter()
-                .map(|m| {
-                    let mut record = SqsMessage::default();
-                    record.message_id = m.message_id.clone();
-                    record.receipt_handle = m.receipt_handle.clone();
-                    record.body = m.body.clone();
-                    record
-                })
-                .collect();
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record.body = m.body.clone();
+                record
+            })
+            .collect();
         let response = scheduler::handle_sqs(&state, event).await;
-        let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
         for message in messages {
-            if message.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
+            if message
+                .message_id
+                .as_ref()
+                .is_some_and(|id| failed.contains(id))
+            {
                 continue; // becomes visible again after the visibility timeout, as in AWS
             }
             if let Some(handle) = message.receipt_handle {
-                if let Err(err) = queue.client().delete_message().queue_url(queue.url()).receipt_handle(handle).send().await {
+                if let Err(err) = queue
+                    .client()
+                    .delete_message()
+                    .queue_url(queue.url())
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                {
                     tracing::warn!(error = %err, "deleting a handled message failed; it will be handled again");
                 }
             }

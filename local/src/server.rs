@@ -7,7 +7,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use shared::{ApiError, AppState};
@@ -29,9 +31,14 @@ pub async fn serve(listener: TcpListener, state: AppState, routes: Routes) -> an
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&shared.0, &shared.1, req, peer).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(&shared.0, &shared.1, req, peer).await)
+                }
             });
-            if let Err(err) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %err, "connection closed with an error");
             }
         });
@@ -70,7 +77,9 @@ async fn to_lambda_request(
     let bytes = Limited::new(body, MAX_REQUEST_BYTES)
         .collect()
         .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit: MAX_REQUEST_BYTES })?
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_REQUEST_BYTES,
+        })?
         .to_bytes();
     let body = if bytes.is_empty() {
         Body::Empty
@@ -90,7 +99,12 @@ async fn to_lambda_request(
     let query: HashMap<String, String> = parts
         .uri
         .query()
-        .map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().into_iter().collect())
+        .map(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        })
         .unwrap_or_default();
     Ok(lambda_http::Request::from_parts(parts, body)
         .with_path_parameters(params)

@@ -90,8 +90,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -99,8 +101,11 @@ mod tests {
 
     #[test]
     fn short_jwt_secret_is_refused_at_start_up() {
-        let err = Config::from_lookup(lookup(&[("DATABASE_URL", "postgres://x"), ("JWT_SECRET", "short")]))
-            .unwrap_err();
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("JWT_SECRET", "short"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     }
 

@@ -4,6 +4,9 @@ use crate::http::Response;
 use http::StatusCode;
 use serde::Serialize;
 
+/// Re-exported so functions can build an `Unexpected` error without depending on anyhow.
+pub use anyhow::Error as AnyError;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where the problem is: a field name or a JSON path such as `resources.gpu_count`.
@@ -13,7 +16,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -36,7 +42,10 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("too many requests")]
-    RateLimited { limit: u32, retry_after_seconds: u64 },
+    RateLimited {
+        limit: u32,
+        retry_after_seconds: u64,
+    },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -122,7 +131,11 @@ impl ApiError {
         let mut builder = http::Response::builder()
             .status(problem.status)
             .header(http::header::CONTENT_TYPE, "application/problem+json");
-        if let ApiError::RateLimited { limit, retry_after_seconds } = &self {
+        if let ApiError::RateLimited {
+            limit,
+            retry_after_seconds,
+        } = &self
+        {
             builder = builder
                 .header(http::header::RETRY_AFTER, retry_after_seconds.to_string())
                 .header("RateLimit-Limit", limit.to_string())
@@ -168,10 +181,16 @@ mod tests {
 
     #[test]
     fn rate_limited_responses_say_when_to_retry() {
-        let response = ApiError::RateLimited { limit: 5, retry_after_seconds: 7 }.into_response();
+        let response = ApiError::RateLimited {
+            limit: 5,
+            retry_after_seconds: 7,
+        }
+        .into_response();
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["retry-after"], "7");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 }
-pub use anyhow::Error as AnyError;

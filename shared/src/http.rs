@@ -42,14 +42,23 @@ fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
         _ => &[],
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     Ok(bytes)
 }
 
 fn media_type(req: &Request) -> Option<String> {
     let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 pub fn is_form(req: &Request) -> bool {
@@ -75,11 +84,19 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        ApiError::Validation(vec![FieldError::new(field, clean_serde_message(&err.inner().to_string()))])
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::Validation(vec![FieldError::new(
+            field,
+            clean_serde_message(&err.inner().to_string()),
+        )])
     })?;
     // Anything after the JSON value (a second document, stray text) makes the body invalid.
-    de.end().map_err(|err| ApiError::validation("body", clean_serde_message(&err.to_string())))?;
+    de.end()
+        .map_err(|err| ApiError::validation("body", clean_serde_message(&err.to_string())))?;
     Ok(value)
 }
 

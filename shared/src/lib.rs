@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 pub use error::{ApiError, FieldError};
 
-
 /// Every migration, embedded: tests and `make migrate` apply exactly these.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -31,22 +30,37 @@ pub struct AppState {
     pub db: sqlx::PgPool,
     pub config: Arc<config::Config>,
     pub queue: Option<queue::Queue>,
+    /// Set with `DB_IAM_AUTH=true`: renews the pool's IAM token.
+    pub db_iam: Option<Arc<db::IamAuth>>,
 }
 
 impl AppState {
     pub fn new(db: sqlx::PgPool, config: config::Config, queue: Option<queue::Queue>) -> Self {
-        AppState { db, config: Arc::new(config), queue }
+        AppState {
+            db,
+            config: Arc::new(config),
+            queue,
+            db_iam: None,
+        }
     }
 
     /// Builds the state from the environment: config, lazy pool, and the queue client if
     /// `QUEUE_URL` is set.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = config::Config::from_env()?;
-        let db = db::pool(&config)?;
+        let (db, db_iam) = db::pool(&config).await?;
         let queue = match &config.queue_url {
             Some(url) => Some(queue::Queue::from_env(url.clone()).await),
             None => None,
         };
-        Ok(AppState::new(db, config, queue))
+        Ok(AppState { db_iam, ..AppState::new(db, config, queue) })
+    }
+
+    /// Runs before each invocation: renews database credentials when they are due.
+    pub async fn prepare_invocation(&self) -> anyhow::Result<()> {
+        match &self.db_iam {
+            Some(iam) => iam.refresh_if_due(&self.db).await,
+            None => Ok(()),
+        }
     }
 }

@@ -27,12 +27,20 @@ pub async fn take(state: &AppState, key: &str, per_minute: u32) -> Result<(), Ap
     }
     let seconds_per_token = 60.0 / capacity;
     let retry_after_seconds = ((1.0 - row.tokens) * seconds_per_token).ceil().max(1.0) as u64;
-    Err(ApiError::RateLimited { limit: per_minute, retry_after_seconds })
+    Err(ApiError::RateLimited {
+        limit: per_minute,
+        retry_after_seconds,
+    })
 }
 
 /// The per-user limit of authenticated routes.
 pub async fn check_user(state: &AppState, user_id: uuid::Uuid) -> Result<(), ApiError> {
-    take(state, &format!("user:{user_id}"), state.config.rate_limit_per_minute).await
+    take(
+        state,
+        &format!("user:{user_id}"),
+        state.config.rate_limit_per_minute,
+    )
+    .await
 }
 
 /// The per-client limit of login and register (`scope`), optionally narrowed by username so

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type,
+)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
@@ -73,7 +75,9 @@ pub async fn authorize(
     action: Action,
     what: &str,
 ) -> Result<Role, ApiError> {
-    let role = role_in(db, user_id, org).await?.ok_or_else(|| ApiError::not_found(what))?;
+    let role = role_in(db, user_id, org)
+        .await?
+        .ok_or_else(|| ApiError::not_found(what))?;
     if role.allows(action) {
         Ok(role)
     } else {

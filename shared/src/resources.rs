@@ -12,10 +12,18 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub const ZERO: Resources = Resources { cpu_millis: 0, ram_mgib: 0, gpu: 0 };
+    pub const ZERO: Resources = Resources {
+        cpu_millis: 0,
+        ram_mgib: 0,
+        gpu: 0,
+    };
 
     pub const fn new(cpu_millis: i64, ram_mgib: i64, gpu: i64) -> Self {
-        Resources { cpu_millis, ram_mgib, gpu }
+        Resources {
+            cpu_millis,
+            ram_mgib,
+            gpu,
+        }
     }
 
     /// True when `self` fits inside `available` on every resource.
@@ -131,7 +139,13 @@ fn thousandths(value: f64, max: f64) -> Result<i64, String> {
 impl ResourcesDto {
     /// Validates and converts to integer units; problems are reported under `prefix.field`.
     pub fn to_resources(&self, prefix: &str, errors: &mut crate::validate::Errors) -> Resources {
-        let field = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+        let field = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
         let mut out = Resources::ZERO;
         match thousandths(self.cpu_cores, MAX_CPU_CORES) {
             Ok(v) => out.cpu_millis = v,
@@ -142,7 +156,10 @@ impl ResourcesDto {
             Err(e) => errors.add(field("ram_gib"), e),
         }
         if !(0..=MAX_GPU_COUNT).contains(&self.gpu_count) {
-            errors.add(field("gpu_count"), format!("must be a whole number from 0 to {MAX_GPU_COUNT}"));
+            errors.add(
+                field("gpu_count"),
+                format!("must be a whole number from 0 to {MAX_GPU_COUNT}"),
+            );
         } else {
             out.gpu = self.gpu_count;
         }
@@ -157,7 +174,11 @@ mod tests {
 
     #[test]
     fn quantities_round_trip_exactly() {
-        let dto = ResourcesDto { cpu_cores: 2.5, ram_gib: 0.001, gpu_count: 1 };
+        let dto = ResourcesDto {
+            cpu_cores: 2.5,
+            ram_gib: 0.001,
+            gpu_count: 1,
+        };
         let mut errors = Errors::new();
         let r = dto.to_resources("", &mut errors);
         assert!(errors.finish().is_ok());
@@ -167,13 +188,26 @@ mod tests {
 
     #[test]
     fn bad_quantities_are_named() {
-        let dto = ResourcesDto { cpu_cores: -1.0, ram_gib: 0.0005, gpu_count: -2 };
+        let dto = ResourcesDto {
+            cpu_cores: -1.0,
+            ram_gib: 0.0005,
+            gpu_count: -2,
+        };
         let mut errors = Errors::new();
         dto.to_resources("resources", &mut errors);
         let err = errors.finish().unwrap_err();
-        let crate::ApiError::Validation(fields) = err else { panic!() };
+        let crate::ApiError::Validation(fields) = err else {
+            panic!()
+        };
         let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["resources.cpu_cores", "resources.ram_gib", "resources.gpu_count"]);
+        assert_eq!(
+            names,
+            [
+                "resources.cpu_cores",
+                "resources.ram_gib",
+                "resources.gpu_count"
+            ]
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ pub struct Reason {
     pub code: ReasonCode,
     pub message: String,
     /// What is missing against the free capacity of the cluster the message names.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_shortfall")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_shortfall"
+    )]
     pub shortfall: Option<Resources>,
 }
 
@@ -166,15 +169,18 @@ pub fn plan(input: &Input) -> Plan {
             (Some(_), None) => false,
         };
         if victim_next {
-            let Some(Reverse((_, victim))) = pass.requeued.pop() else { break };
+            let Some(Reverse((_, victim))) = pass.requeued.pop() else {
+                break;
+            };
             pass.schedule(pass.victims[victim].clone());
             continue;
         }
         let Some(pending) = queue.next() else { break };
         if let Some(&dependency_id) = failed_dependency.get(&pending.id) {
-            pass.plan
-                .dependency_failures
-                .push(DependencyFailure { deployment_id: pending.id, dependency_id });
+            pass.plan.dependency_failures.push(DependencyFailure {
+                deployment_id: pending.id,
+                dependency_id,
+            });
             continue;
         }
         match &pending.dependencies {
@@ -307,8 +313,11 @@ impl<'a> Pass<'a> {
         let mut clusters: Vec<&Cluster> = input.clusters.iter().collect();
         clusters.sort_by_key(|c| c.id);
         let cluster_ids: Vec<Uuid> = clusters.iter().map(|c| c.id).collect();
-        let cluster_index: HashMap<Uuid, usize> =
-            cluster_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let cluster_index: HashMap<Uuid, usize> = cluster_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         let mut free: Vec<Resources> = clusters.iter().map(|c| c.capacity).collect();
         let mut reclaimable = vec![Resources::ZERO; clusters.len()];
         let mut preemptible_on = vec![Vec::new(); clusters.len()];
@@ -317,7 +326,9 @@ impl<'a> Pass<'a> {
         // A missing or out-of-range minimum runtime protects everyone; 0 or less protects no one.
         let min_runtime = TimeDelta::try_seconds(input.min_runtime_seconds.max(0));
         for running in &input.running {
-            let Some(&cluster) = cluster_index.get(&running.cluster_id) else { continue };
+            let Some(&cluster) = cluster_index.get(&running.cluster_id) else {
+                continue;
+            };
             free[cluster] -= running.resources;
             let old_enough = match min_runtime {
                 Some(min) if min.is_zero() => true,
@@ -327,14 +338,22 @@ impl<'a> Pass<'a> {
             if old_enough {
                 reclaimable[cluster] += running.resources;
                 preemptible_on[cluster].push(preemptible.len());
-                preemptible.push(Preemptible { running, cluster, evicted: false });
+                preemptible.push(Preemptible {
+                    running,
+                    cluster,
+                    evicted: false,
+                });
             }
         }
         let mut by_priority: Vec<usize> = (0..preemptible.len()).collect();
         by_priority.sort_by_key(|&i| Reverse(preemptible[i].running.priority));
 
         let capacity: Vec<Resources> = clusters.iter().map(|c| c.capacity).collect();
-        let room: Vec<Resources> = free.iter().zip(&reclaimable).map(|(f, r)| *f + *r).collect();
+        let room: Vec<Resources> = free
+            .iter()
+            .zip(&reclaimable)
+            .map(|(f, r)| *f + *r)
+            .collect();
         Pass {
             index: ClusterIndex::new(&capacity, &free, &room),
             cluster_ids,
@@ -355,7 +374,10 @@ impl<'a> Pass<'a> {
         match self.find_room(&candidate) {
             Ok((cluster, victims)) => self.start(candidate, cluster, victims),
             Err(reason) => {
-                self.plan.waiting.push(Waiting { deployment_id: candidate.id, reason });
+                self.plan.waiting.push(Waiting {
+                    deployment_id: candidate.id,
+                    reason,
+                });
             }
         }
     }
@@ -393,7 +415,10 @@ impl<'a> Pass<'a> {
     fn best_fit(&self, need: Resources) -> Option<usize> {
         let before = VISITS.load(std::sync::atomic::Ordering::Relaxed);
         let r = self.best_fit_(need);
-        BF.fetch_add(VISITS.load(std::sync::atomic::Ordering::Relaxed) - before, std::sync::atomic::Ordering::Relaxed);
+        BF.fetch_add(
+            VISITS.load(std::sync::atomic::Ordering::Relaxed) - before,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         BFN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         r
     }
@@ -403,7 +428,10 @@ impl<'a> Pass<'a> {
         index.walk(&mut |node| match node {
             Node::Group(n) => {
                 need.fits_in(&index.max_free[n])
-                    && is_lower(weigh(excess(index.min_free[n], need), index.weight[n]), best)
+                    && is_lower(
+                        weigh(excess(index.min_free[n], need), index.weight[n]),
+                        best,
+                    )
             }
             Node::Cluster(c) => {
                 let free = self.free[c];
@@ -424,7 +452,10 @@ impl<'a> Pass<'a> {
         let index = &self.index;
         let mut best: Option<(f64, usize)> = None;
         index.walk(&mut |node| match node {
-            Node::Group(n) => is_lower(weigh(excess(need, index.max_free[n]), index.weight[n]), best),
+            Node::Group(n) => is_lower(
+                weigh(excess(need, index.max_free[n]), index.weight[n]),
+                best,
+            ),
             Node::Cluster(c) => {
                 let missing = weigh(excess(need, self.free[c]), index.weight[index.leaf(c)]);
                 if is_lower(missing, best) {
@@ -445,7 +476,9 @@ impl<'a> Pass<'a> {
             Node::Group(n) => candidate.resources.fits_in(&index.max_room[n]),
             Node::Cluster(c) => {
                 if let Some(victims) = self.victims_on(c, candidate) {
-                    let priorities = victims.iter().map(|&v| self.preemptible[v].running.priority);
+                    let priorities = victims
+                        .iter()
+                        .map(|&v| self.preemptible[v].running.priority);
                     let cost = (
                         priorities.clone().max().unwrap_or(i32::MIN),
                         victims.len(),
@@ -478,7 +511,10 @@ impl<'a> Pass<'a> {
             .filter(|&i| self.preemptible[i].running.priority < candidate.priority)
             .collect();
         let mut room = self.free[cluster]
-            + eligible.iter().map(|&i| self.preemptible[i].running.resources).sum();
+            + eligible
+                .iter()
+                .map(|&i| self.preemptible[i].running.resources)
+                .sum();
         if !need.fits_in(&room) {
             return None;
         }
@@ -558,7 +594,8 @@ impl<'a> Pass<'a> {
 
     fn refresh(&mut self, cluster: usize) {
         let free = self.free[cluster];
-        self.index.update(cluster, free, free + self.reclaimable[cluster]);
+        self.index
+            .update(cluster, free, free + self.reclaimable[cluster]);
     }
 
     /// The reason for a candidate that cannot start, measured against `cluster`'s free capacity
@@ -567,7 +604,10 @@ impl<'a> Pass<'a> {
         let (shortfall, where_) = match cluster {
             Some(c) => {
                 let shortfall = candidate.resources.shortfall(&self.free[c]);
-                (shortfall, format!("{} on cluster {}", describe(shortfall), self.cluster_ids[c]))
+                (
+                    shortfall,
+                    format!("{} on cluster {}", describe(shortfall), self.cluster_ids[c]),
+                )
             }
             None => {
                 let why = match candidate.cluster_id {
@@ -578,12 +618,17 @@ impl<'a> Pass<'a> {
             }
         };
         let (code, message) = match candidate.preempted_by {
-            Some(preemptor) => {
-                (ReasonCode::Preempted, format!("preempted by {preemptor}; {where_}"))
-            }
+            Some(preemptor) => (
+                ReasonCode::Preempted,
+                format!("preempted by {preemptor}; {where_}"),
+            ),
             None => (ReasonCode::InsufficientResources, where_),
         };
-        Reason { code, message, shortfall: Some(shortfall) }
+        Reason {
+            code,
+            message,
+            shortfall: Some(shortfall),
+        }
     }
 }
 
@@ -592,14 +637,23 @@ fn describe(shortfall: Resources) -> String {
     let mut parts = Vec::new();
     if shortfall.cpu_millis > 0 {
         let cores = shortfall.cpu_millis as f64 / 1000.0;
-        parts.push(format!("{cores} more CPU core{}", if cores == 1.0 { "" } else { "s" }));
+        parts.push(format!(
+            "{cores} more CPU core{}",
+            if cores == 1.0 { "" } else { "s" }
+        ));
     }
     if shortfall.ram_mgib > 0 {
-        parts.push(format!("{} more GiB of RAM", shortfall.ram_mgib as f64 / 1000.0));
+        parts.push(format!(
+            "{} more GiB of RAM",
+            shortfall.ram_mgib as f64 / 1000.0
+        ));
     }
     if shortfall.gpu > 0 {
         let gpus = shortfall.gpu;
-        parts.push(format!("{gpus} more GPU{}", if gpus == 1 { "" } else { "s" }));
+        parts.push(format!(
+            "{gpus} more GPU{}",
+            if gpus == 1 { "" } else { "s" }
+        ));
     }
     match parts.as_slice() {
         [] => "does not fit".to_string(),
@@ -671,8 +725,18 @@ impl ClusterIndex {
         };
         for (c, cap) in capacity.iter().enumerate() {
             let leaf = leaves + c;
-            let inverse = |amount: i64| if amount > 0 { 1.0 / amount as f64 } else { f64::INFINITY };
-            index.weight[leaf] = [inverse(cap.cpu_millis), inverse(cap.ram_mgib), inverse(cap.gpu)];
+            let inverse = |amount: i64| {
+                if amount > 0 {
+                    1.0 / amount as f64
+                } else {
+                    f64::INFINITY
+                }
+            };
+            index.weight[leaf] = [
+                inverse(cap.cpu_millis),
+                inverse(cap.ram_mgib),
+                inverse(cap.gpu),
+            ];
             index.max_free[leaf] = free[c];
             index.min_free[leaf] = free[c];
             index.max_room[leaf] = room[c];
@@ -730,7 +794,11 @@ impl ClusterIndex {
 }
 
 fn per_resource(a: Resources, b: Resources, f: fn(i64, i64) -> i64) -> Resources {
-    Resources::new(f(a.cpu_millis, b.cpu_millis), f(a.ram_mgib, b.ram_mgib), f(a.gpu, b.gpu))
+    Resources::new(
+        f(a.cpu_millis, b.cpu_millis),
+        f(a.ram_mgib, b.ram_mgib),
+        f(a.gpu, b.gpu),
+    )
 }
 
 #[cfg(test)]
@@ -759,7 +827,11 @@ mod tests {
     }
 
     fn cluster(n: u128, capacity: Resources) -> Cluster {
-        Cluster { id: id(n), capacity, allocated: Resources::ZERO }
+        Cluster {
+            id: id(n),
+            capacity,
+            allocated: Resources::ZERO,
+        }
     }
 
     fn running(n: u128, on: u128, priority: i32, resources: Resources, age: i64) -> Running {
@@ -786,7 +858,13 @@ mod tests {
     }
 
     fn input(clusters: Vec<Cluster>, running: Vec<Running>, pending: Vec<Pending>) -> Input {
-        Input { clusters, running, pending, now: t0(), min_runtime_seconds: 0 }
+        Input {
+            clusters,
+            running,
+            pending,
+            now: t0(),
+            min_runtime_seconds: 0,
+        }
     }
 
     fn started(plan: &Plan) -> Vec<Uuid> {
@@ -798,7 +876,12 @@ mod tests {
     }
 
     fn waiting(plan: &Plan, n: u128) -> &Reason {
-        &plan.waiting.iter().find(|w| w.deployment_id == id(n)).expect("waiting").reason
+        &plan
+            .waiting
+            .iter()
+            .find(|w| w.deployment_id == id(n))
+            .expect("waiting")
+            .reason
     }
 
     #[test]
@@ -813,7 +896,10 @@ mod tests {
             ],
         ));
         assert_eq!(started(&plan), [id(10), id(11)]);
-        assert!(plan.starts.iter().all(|s| s.cluster_id == id(1) && s.preempted.is_empty()));
+        assert!(plan
+            .starts
+            .iter()
+            .all(|s| s.cluster_id == id(1) && s.preempted.is_empty()));
         assert_eq!(waiting(&plan, 12).code, ReasonCode::InsufficientResources);
         assert!(plan.preemptions.is_empty());
     }
@@ -824,8 +910,14 @@ mod tests {
         c.allocated = res(8, 64, 4);
         let plan = plan(&input(
             vec![c],
-            vec![running(20, 1, 9, gpus(3), 0), running(21, 99, 9, gpus(4), 0)],
-            vec![pending(10, Some(1), 1, gpus(1)), pending(11, Some(1), 1, gpus(1))],
+            vec![
+                running(20, 1, 9, gpus(3), 0),
+                running(21, 99, 9, gpus(4), 0),
+            ],
+            vec![
+                pending(10, Some(1), 1, gpus(1)),
+                pending(11, Some(1), 1, gpus(1)),
+            ],
         ));
         assert_eq!(started(&plan), [id(10)]);
         assert_eq!(waiting(&plan, 11).shortfall, Some(Resources::new(0, 0, 1)));
@@ -855,14 +947,23 @@ mod tests {
     fn preempts_only_strictly_lower_priority() {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 2))],
-            vec![running(20, 1, 5, gpus(1), 100), running(21, 1, 4, gpus(1), 100)],
+            vec![
+                running(20, 1, 5, gpus(1), 100),
+                running(21, 1, 4, gpus(1), 100),
+            ],
             vec![pending(10, Some(1), 5, gpus(2))],
         ));
         assert!(plan.starts.is_empty());
-        assert!(plan.preemptions.is_empty(), "a priority-5 victim cannot be spared, so no one goes");
+        assert!(
+            plan.preemptions.is_empty(),
+            "a priority-5 victim cannot be spared, so no one goes"
+        );
         let plan2 = super::plan(&input(
             vec![cluster(1, res(8, 64, 2))],
-            vec![running(20, 1, 5, gpus(1), 100), running(21, 1, 4, gpus(1), 100)],
+            vec![
+                running(20, 1, 5, gpus(1), 100),
+                running(21, 1, 4, gpus(1), 100),
+            ],
             vec![pending(10, Some(1), 5, gpus(1))],
         ));
         assert_eq!(victims(&plan2), [id(21)]);
@@ -885,7 +986,10 @@ mod tests {
     fn preempts_both_when_both_are_needed() {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
-            vec![running(20, 1, 1, gpus(2), 100), running(21, 1, 2, gpus(2), 100)],
+            vec![
+                running(20, 1, 1, gpus(2), 100),
+                running(21, 1, 2, gpus(2), 100),
+            ],
             vec![pending(10, Some(1), 9, gpus(4))],
         ));
         assert_eq!(started(&plan), [id(10)]);
@@ -899,7 +1003,10 @@ mod tests {
     fn preempts_only_the_necessary_victim() {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
-            vec![running(20, 1, 1, gpus(2), 100), running(21, 1, 1, gpus(2), 200)],
+            vec![
+                running(20, 1, 1, gpus(2), 100),
+                running(21, 1, 1, gpus(2), 200),
+            ],
             vec![pending(10, Some(1), 9, gpus(2))],
         ));
         assert_eq!(victims(&plan), [id(20)]);
@@ -911,7 +1018,10 @@ mod tests {
     fn prefers_the_lowest_priority_victim() {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
-            vec![running(20, 1, 3, gpus(2), 100), running(21, 1, 1, gpus(2), 100)],
+            vec![
+                running(20, 1, 3, gpus(2), 100),
+                running(21, 1, 1, gpus(2), 100),
+            ],
             vec![pending(10, Some(1), 9, gpus(2))],
         ));
         assert_eq!(victims(&plan), [id(21)]);
@@ -940,7 +1050,10 @@ mod tests {
     fn prefers_most_recently_started_among_equal_victims() {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
-            vec![running(20, 1, 1, gpus(2), 5_000), running(21, 1, 1, gpus(2), 50)],
+            vec![
+                running(20, 1, 1, gpus(2), 5_000),
+                running(21, 1, 1, gpus(2), 50),
+            ],
             vec![pending(10, Some(1), 9, gpus(2))],
         ));
         assert_eq!(victims(&plan), [id(21)]);
@@ -950,16 +1063,26 @@ mod tests {
     fn min_runtime_protects_young_deployments() {
         let mut scenario = input(
             vec![cluster(1, res(8, 64, 4))],
-            vec![running(20, 1, 1, gpus(2), 60), running(21, 1, 3, gpus(2), 3_600)],
+            vec![
+                running(20, 1, 1, gpus(2), 60),
+                running(21, 1, 3, gpus(2), 3_600),
+            ],
             vec![pending(10, Some(1), 9, gpus(2))],
         );
         scenario.min_runtime_seconds = 600;
-        assert_eq!(victims(&plan(&scenario)), [id(21)], "the young one is lower but protected");
+        assert_eq!(
+            victims(&plan(&scenario)),
+            [id(21)],
+            "the young one is lower but protected"
+        );
 
         scenario.pending[0].resources = gpus(4);
         let blocked = plan(&scenario);
         assert!(blocked.preemptions.is_empty());
-        assert_eq!(waiting(&blocked, 10).shortfall, Some(Resources::new(0, 0, 4)));
+        assert_eq!(
+            waiting(&blocked, 10).shortfall,
+            Some(Resources::new(0, 0, 4))
+        );
 
         scenario.min_runtime_seconds = 0;
         assert_eq!(victims(&plan(&scenario)).len(), 2);
@@ -970,7 +1093,10 @@ mod tests {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
             vec![running(20, 1, 50, gpus(2), 100)],
-            vec![pending(10, Some(1), 10, gpus(4)), pending(11, Some(1), 1, gpus(1))],
+            vec![
+                pending(10, Some(1), 10, gpus(4)),
+                pending(11, Some(1), 1, gpus(1)),
+            ],
         ));
         assert_eq!(started(&plan), [id(11)]);
         let reason = waiting(&plan, 10);
@@ -989,7 +1115,10 @@ mod tests {
         assert_eq!(reason.shortfall, Some(Resources::new(1_500, 4_000, 2)));
         assert_eq!(
             reason.message,
-            format!("needs 1.5 more CPU cores, 4 more GiB of RAM and 2 more GPUs on cluster {}", id(1))
+            format!(
+                "needs 1.5 more CPU cores, 4 more GiB of RAM and 2 more GPUs on cluster {}",
+                id(1)
+            )
         );
         assert_eq!(
             serde_json::to_value(reason).unwrap(),
@@ -1006,7 +1135,10 @@ mod tests {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
             vec![],
-            vec![pending(10, Some(7), 1, gpus(1)), pending(11, None, 1, gpus(9))],
+            vec![
+                pending(10, Some(7), 1, gpus(1)),
+                pending(11, None, 1, gpus(9)),
+            ],
         ));
         assert_eq!(waiting(&plan, 10).shortfall, Some(gpus(1)));
         assert!(waiting(&plan, 10).message.contains(&id(7).to_string()));
@@ -1020,11 +1152,17 @@ mod tests {
         let mut failed = pending(10, None, 5, gpus(0));
         failed.dependencies = DependencyState::Failed { dependency: id(99) };
         let mut child = pending(11, None, 5, gpus(0));
-        child.dependencies = DependencyState::Waiting { unfinished: vec![id(10), id(98)] };
+        child.dependencies = DependencyState::Waiting {
+            unfinished: vec![id(10), id(98)],
+        };
         let mut grandchild = pending(12, None, 5, gpus(0));
-        grandchild.dependencies = DependencyState::Waiting { unfinished: vec![id(97), id(11)] };
+        grandchild.dependencies = DependencyState::Waiting {
+            unfinished: vec![id(97), id(11)],
+        };
         let mut unrelated = pending(13, None, 5, gpus(0));
-        unrelated.dependencies = DependencyState::Waiting { unfinished: vec![id(97)] };
+        unrelated.dependencies = DependencyState::Waiting {
+            unfinished: vec![id(97)],
+        };
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 4))],
             vec![],
@@ -1033,9 +1171,18 @@ mod tests {
         assert_eq!(
             plan.dependency_failures,
             [
-                DependencyFailure { deployment_id: id(10), dependency_id: id(99) },
-                DependencyFailure { deployment_id: id(11), dependency_id: id(10) },
-                DependencyFailure { deployment_id: id(12), dependency_id: id(11) },
+                DependencyFailure {
+                    deployment_id: id(10),
+                    dependency_id: id(99)
+                },
+                DependencyFailure {
+                    deployment_id: id(11),
+                    dependency_id: id(10)
+                },
+                DependencyFailure {
+                    deployment_id: id(12),
+                    dependency_id: id(11)
+                },
             ]
         );
         assert_eq!(waiting(&plan, 13).code, ReasonCode::WaitingForDependencies);
@@ -1045,8 +1192,14 @@ mod tests {
     #[test]
     fn waits_for_dependencies() {
         let mut dependent = pending(10, Some(1), 5, gpus(1));
-        dependent.dependencies = DependencyState::Waiting { unfinished: vec![id(20), id(21)] };
-        let plan = plan(&input(vec![cluster(1, res(8, 64, 4))], vec![], vec![dependent]));
+        dependent.dependencies = DependencyState::Waiting {
+            unfinished: vec![id(20), id(21)],
+        };
+        let plan = plan(&input(
+            vec![cluster(1, res(8, 64, 4))],
+            vec![],
+            vec![dependent],
+        ));
         assert!(plan.starts.is_empty());
         let reason = waiting(&plan, 10);
         assert_eq!(reason.code, ReasonCode::WaitingForDependencies);
@@ -1066,7 +1219,11 @@ mod tests {
             cluster(3, res(8, 64, 2)),
             cluster(4, res(4, 16, 1)),
         ];
-        let plan = plan(&input(clusters, vec![], vec![pending(10, None, 5, res(4, 32, 2))]));
+        let plan = plan(&input(
+            clusters,
+            vec![],
+            vec![pending(10, None, 5, res(4, 32, 2))],
+        ));
         // Cluster 4 is too small; 2 and 3 tie on leftover, so the lower id wins.
         assert_eq!(plan.starts[0].cluster_id, id(2));
     }
@@ -1085,7 +1242,11 @@ mod tests {
     #[test]
     fn auto_preemption_picks_the_cluster_with_the_cheapest_victims() {
         let plan = plan(&input(
-            vec![cluster(1, res(8, 64, 2)), cluster(2, res(8, 64, 2)), cluster(3, res(8, 64, 2))],
+            vec![
+                cluster(1, res(8, 64, 2)),
+                cluster(2, res(8, 64, 2)),
+                cluster(3, res(8, 64, 2)),
+            ],
             vec![
                 running(20, 1, 3, gpus(2), 100),
                 running(21, 2, 2, gpus(1), 100),
@@ -1137,7 +1298,10 @@ mod tests {
         let plan = plan(&input(
             vec![cluster(1, res(8, 64, 2)), cluster(2, res(8, 64, 2))],
             vec![victim],
-            vec![pending(10, Some(1), 9, gpus(2)), pending(11, None, 3, gpus(2))],
+            vec![
+                pending(10, Some(1), 9, gpus(2)),
+                pending(11, None, 3, gpus(2)),
+            ],
         ));
         assert_eq!(started(&plan), [id(10), id(20)]);
         assert_eq!(plan.waiting.len(), 1);
@@ -1156,7 +1320,10 @@ mod tests {
         assert_eq!(started(&plan), [id(10)]);
         assert_eq!(plan.starts[0].preempted, [id(20)]);
         assert_eq!(victims(&plan), [id(20)]);
-        assert!(super::plan(&state).preemptions.is_empty(), "dry run changes nothing");
+        assert!(
+            super::plan(&state).preemptions.is_empty(),
+            "dry run changes nothing"
+        );
     }
 
     mod properties {
@@ -1172,20 +1339,38 @@ mod tests {
 
         #[allow(clippy::type_complexity)]
         fn scenario() -> impl Strategy<Value = Input> {
-            let clusters = prop::collection::vec((0u128..1 << 16, (0..=32i64, 0..=64i64, 0..=8i64)), 1..=5);
+            let clusters =
+                prop::collection::vec((0u128..1 << 16, (0..=32i64, 0..=64i64, 0..=8i64)), 1..=5);
             let running = prop::collection::vec(
-                (0usize..7, 0u8..100, (0..=8i64, 0..=16i64, 0..=4i64), 0i64..1_000, 0usize..8),
+                (
+                    0usize..7,
+                    0u8..100,
+                    (0..=8i64, 0..=16i64, 0..=4i64),
+                    0i64..1_000,
+                    0usize..8,
+                ),
                 0..=20,
             );
             let pending = prop::collection::vec(
-                (0usize..8, 0u8..100, (0..=10i64, 0..=20i64, 0..=5i64), 0i64..4, 0u8..12, 0usize..30),
+                (
+                    0usize..8,
+                    0u8..100,
+                    (0..=10i64, 0..=20i64, 0..=5i64),
+                    0i64..4,
+                    0u8..12,
+                    0usize..30,
+                ),
                 0..=30,
             );
             let min_runtime = prop_oneof![Just(0i64), 1..=600i64];
             (clusters, running, pending, min_runtime, any::<bool>()).prop_map(
                 |(clusters, running, pending, min_runtime_seconds, few_priorities)| {
                     let priority = |raw: u8| -> i32 {
-                        if few_priorities { 1 + i32::from(raw % 3) } else { 1 + i32::from(raw) }
+                        if few_priorities {
+                            1 + i32::from(raw % 3)
+                        } else {
+                            1 + i32::from(raw)
+                        }
                     };
                     let clusters: Vec<Cluster> = clusters
                         .into_iter()
@@ -1242,19 +1427,31 @@ mod tests {
                                 8 | 9 => DependencyState::Waiting {
                                     unfinished: vec![pending_id(dep % n.max(1)), id(0xfeed)],
                                 },
-                                10 => DependencyState::Waiting { unfinished: vec![pending_id(dep % n.max(1))] },
-                                _ => DependencyState::Failed { dependency: id(0xf00d) },
+                                10 => DependencyState::Waiting {
+                                    unfinished: vec![pending_id(dep % n.max(1))],
+                                },
+                                _ => DependencyState::Failed {
+                                    dependency: id(0xf00d),
+                                },
                             },
                         })
                         .collect();
-                    Input { clusters, running: runs, pending, now: t0(), min_runtime_seconds }
+                    Input {
+                        clusters,
+                        running: runs,
+                        pending,
+                        now: t0(),
+                        min_runtime_seconds,
+                    }
                 },
             )
         }
 
         fn shuffle<T>(items: &mut [T], seed: &mut u64) {
             for i in (1..items.len()).rev() {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 items.swap(i, (*seed >> 33) as usize % (i + 1));
             }
         }
@@ -1276,7 +1473,8 @@ mod tests {
                     on_cluster.insert(r.id, r);
                 }
             }
-            let pending: HashMap<Uuid, &Pending> = input.pending.iter().map(|p| (p.id, p)).collect();
+            let pending: HashMap<Uuid, &Pending> =
+                input.pending.iter().map(|p| (p.id, p)).collect();
             // Who may start: satisfied pending, then victims as they are evicted.
             let mut startable: HashMap<Uuid, (i32, Option<Uuid>)> = input
                 .pending
@@ -1286,7 +1484,11 @@ mod tests {
                 .collect();
             let preemptions: HashMap<Uuid, &Preemption> =
                 plan.preemptions.iter().map(|p| (p.victim_id, p)).collect();
-            prop_assert_eq!(preemptions.len(), plan.preemptions.len(), "a victim preempted twice");
+            prop_assert_eq!(
+                preemptions.len(),
+                plan.preemptions.len(),
+                "a victim preempted twice"
+            );
             let mut started = HashSet::new();
             let mut new_running: HashMap<Uuid, (Uuid, i32)> = HashMap::new();
             let mut victims_seen = 0;
@@ -1294,12 +1496,15 @@ mod tests {
             for start in &plan.starts {
                 // (f) no deployment started twice.
                 prop_assert!(started.insert(start.deployment_id), "started twice");
-                let (priority, requested) =
-                    startable.remove(&start.deployment_id).expect("start of a startable deployment");
+                let (priority, requested) = startable
+                    .remove(&start.deployment_id)
+                    .expect("start of a startable deployment");
                 if let Some(requested) = requested {
                     prop_assert_eq!(requested, start.cluster_id);
                 }
-                let room = free.get_mut(&start.cluster_id).expect("start on a known cluster");
+                let room = free
+                    .get_mut(&start.cluster_id)
+                    .expect("start on a known cluster");
                 for victim in &start.preempted {
                     let r = on_cluster.remove(victim).expect("victim is running");
                     prop_assert_eq!(r.cluster_id, start.cluster_id);
@@ -1319,8 +1524,18 @@ mod tests {
                 prop_assert!(start.resources.fits_in(room));
                 // (c) every victim was necessary.
                 for victim in &start.preempted {
-                    let back = *room - input.running.iter().find(|r| r.id == *victim).unwrap().resources;
-                    prop_assert!(!start.resources.fits_in(&back), "victim {} could be spared", victim);
+                    let back = *room
+                        - input
+                            .running
+                            .iter()
+                            .find(|r| r.id == *victim)
+                            .unwrap()
+                            .resources;
+                    prop_assert!(
+                        !start.resources.fits_in(&back),
+                        "victim {} could be spared",
+                        victim
+                    );
                 }
                 if start.preempted.is_empty() {
                     prop_assert!(start.resources.fits_in(room));
@@ -1335,7 +1550,11 @@ mod tests {
             prop_assert_eq!(victims_seen, plan.preemptions.len());
             // (a) no cluster over capacity afterwards.
             for room in free.values() {
-                prop_assert!(Resources::ZERO.fits_in(room), "cluster over capacity: {:?}", room);
+                prop_assert!(
+                    Resources::ZERO.fits_in(room),
+                    "cluster over capacity: {:?}",
+                    room
+                );
             }
             // (d) everything accounted for, exactly once.
             let mut seen: HashMap<Uuid, usize> = HashMap::new();
@@ -1349,12 +1568,26 @@ mod tests {
                 *seen.entry(deployment).or_default() += 1;
             }
             for p in &input.pending {
-                prop_assert_eq!(seen.remove(&p.id), Some(1), "pending {} not decided once", p.id);
+                prop_assert_eq!(
+                    seen.remove(&p.id),
+                    Some(1),
+                    "pending {} not decided once",
+                    p.id
+                );
             }
             for victim in preemptions.keys() {
-                prop_assert_eq!(seen.remove(victim), Some(1), "victim {} not decided once", victim);
+                prop_assert_eq!(
+                    seen.remove(victim),
+                    Some(1),
+                    "victim {} not decided once",
+                    victim
+                );
             }
-            prop_assert!(seen.is_empty(), "outcomes for unknown deployments: {:?}", seen);
+            prop_assert!(
+                seen.is_empty(),
+                "outcomes for unknown deployments: {:?}",
+                seen
+            );
             for w in &plan.waiting {
                 let expected = match pending.get(&w.deployment_id) {
                     None => ReasonCode::Preempted,
@@ -1368,7 +1601,12 @@ mod tests {
                     let shortfall = w.reason.shortfall.expect("a shortfall");
                     let request = pending.get(&w.deployment_id).map(|p| p.resources);
                     let request = request.unwrap_or_else(|| {
-                        input.running.iter().find(|r| r.id == w.deployment_id).unwrap().resources
+                        input
+                            .running
+                            .iter()
+                            .find(|r| r.id == w.deployment_id)
+                            .unwrap()
+                            .resources
                     });
                     // Only a request for an unknown cluster can be blocked with nothing missing.
                     prop_assert!(shortfall.fits_in(&request));
@@ -1377,12 +1615,19 @@ mod tests {
             }
             for f in &plan.dependency_failures {
                 match &pending[&f.deployment_id].dependencies {
-                    DependencyState::Failed { dependency } => prop_assert_eq!(*dependency, f.dependency_id),
+                    DependencyState::Failed { dependency } => {
+                        prop_assert_eq!(*dependency, f.dependency_id)
+                    }
                     DependencyState::Waiting { unfinished } => {
                         prop_assert!(unfinished.contains(&f.dependency_id));
-                        prop_assert!(plan.dependency_failures.iter().any(|d| d.deployment_id == f.dependency_id));
+                        prop_assert!(plan
+                            .dependency_failures
+                            .iter()
+                            .any(|d| d.deployment_id == f.dependency_id));
                     }
-                    DependencyState::Satisfied => prop_assert!(false, "satisfied deployment failed"),
+                    DependencyState::Satisfied => {
+                        prop_assert!(false, "satisfied deployment failed")
+                    }
                 }
             }
             Ok(())

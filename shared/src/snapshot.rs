@@ -10,7 +10,11 @@ use uuid::Uuid;
 
 /// Loads the organization's clusters; with `lock`, takes their row locks in id order, which
 /// serializes scheduler passes and releases per organization without deadlocks.
-pub async fn load_clusters(conn: &mut PgConnection, org: Uuid, lock: bool) -> sqlx::Result<Vec<Cluster>> {
+pub async fn load_clusters(
+    conn: &mut PgConnection,
+    org: Uuid,
+    lock: bool,
+) -> sqlx::Result<Vec<Cluster>> {
     let rows = if lock {
         sqlx::query!(
             "SELECT id, cpu_millis, ram_mgib, gpu, alloc_cpu_millis, alloc_ram_mgib, alloc_gpu
@@ -20,7 +24,13 @@ pub async fn load_clusters(conn: &mut PgConnection, org: Uuid, lock: bool) -> sq
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|r| (r.id, Resources::new(r.cpu_millis, r.ram_mgib, r.gpu), Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu)))
+        .map(|r| {
+            (
+                r.id,
+                Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
+                Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu),
+            )
+        })
         .collect::<Vec<_>>()
     } else {
         sqlx::query!(
@@ -31,10 +41,23 @@ pub async fn load_clusters(conn: &mut PgConnection, org: Uuid, lock: bool) -> sq
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|r| (r.id, Resources::new(r.cpu_millis, r.ram_mgib, r.gpu), Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu)))
+        .map(|r| {
+            (
+                r.id,
+                Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
+                Resources::new(r.alloc_cpu_millis, r.alloc_ram_mgib, r.alloc_gpu),
+            )
+        })
         .collect()
     };
-    Ok(rows.into_iter().map(|(id, capacity, allocated)| Cluster { id, capacity, allocated }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, capacity, allocated)| Cluster {
+            id,
+            capacity,
+            allocated,
+        })
+        .collect())
 }
 
 /// Everything the pure algorithm needs about `org`, as of `now`.
@@ -79,7 +102,10 @@ pub async fn load_input(
     .fetch_all(&mut *conn)
     .await?
     {
-        open_deps.entry(row.deployment_id).or_default().push((row.depends_on_id, row.status));
+        open_deps
+            .entry(row.deployment_id)
+            .or_default()
+            .push((row.depends_on_id, row.status));
     }
 
     let pending = sqlx::query!(
@@ -100,16 +126,26 @@ pub async fn load_input(
     })
     .collect();
 
-    Ok(Input { clusters, running, pending, now, min_runtime_seconds })
+    Ok(Input {
+        clusters,
+        running,
+        pending,
+        now,
+        min_runtime_seconds,
+    })
 }
 
 fn dependency_state(open: Vec<(Uuid, String)>) -> DependencyState {
     if let Some((failed, _)) = open.iter().find(|(_, s)| s == "failed" || s == "cancelled") {
-        return DependencyState::Failed { dependency: *failed };
+        return DependencyState::Failed {
+            dependency: *failed,
+        };
     }
     if open.is_empty() {
         DependencyState::Satisfied
     } else {
-        DependencyState::Waiting { unfinished: open.into_iter().map(|(id, _)| id).collect() }
+        DependencyState::Waiting {
+            unfinished: open.into_iter().map(|(id, _)| id).collect(),
+        }
     }
 }

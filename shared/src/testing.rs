@@ -36,7 +36,10 @@ pub struct TestRequest {
 
 impl TestRequest {
     pub fn new(method: &str, uri: &str) -> Self {
-        TestRequest { builder: http::Request::builder().method(method).uri(uri), body: Body::Empty }
+        TestRequest {
+            builder: http::Request::builder().method(method).uri(uri),
+            body: Body::Empty,
+        }
     }
 
     pub fn get(uri: &str) -> Self {

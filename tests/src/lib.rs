@@ -36,11 +36,14 @@ impl Drop for TestApp {
 
 /// A fresh queue on LocalStack (`AWS_ENDPOINT_URL`, default http://127.0.0.1:4566).
 pub async fn fresh_queue() -> Queue {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "e2e"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "e2e",
+        ))
         .load()
         .await;
     let client = aws_sdk_sqs::Client::new(&sdk);
@@ -62,14 +65,20 @@ impl TestApp {
         Self::start_with(db, |_| {}).await
     }
 
-    pub async fn start_with(db: PgPool, configure: impl FnOnce(&mut shared::config::Config)) -> TestApp {
+    pub async fn start_with(
+        db: PgPool,
+        configure: impl FnOnce(&mut shared::config::Config),
+    ) -> TestApp {
         let queue = fresh_queue().await;
         let mut config = shared::testing::test_config();
         configure(&mut config);
         let state = shared::AppState::new(db.clone(), config, Some(queue.clone()));
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-        let routes = hypervisor_local::Routes::from_template_file(&template).expect("template.yaml parses");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let routes =
+            hypervisor_local::Routes::from_template_file(&template).expect("template.yaml parses");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let tasks = vec![
             tokio::spawn({
@@ -79,14 +88,35 @@ impl TestApp {
                     let _ = hypervisor_local::server::serve(listener, state, routes).await;
                 }
             }),
-            tokio::spawn(hypervisor_local::scheduler_loop::consume_queue(state.clone(), queue.clone())),
-            tokio::spawn(hypervisor_local::scheduler_loop::sweep_every(state.clone(), Duration::from_secs(2))),
+            tokio::spawn(hypervisor_local::scheduler_loop::consume_queue(
+                state.clone(),
+                queue.clone(),
+            )),
+            tokio::spawn(hypervisor_local::scheduler_loop::sweep_every(
+                state.clone(),
+                Duration::from_secs(2),
+            )),
         ];
-        TestApp { base, client: Client::new(), db, queue, state, tasks }
+        TestApp {
+            base,
+            client: Client::new(),
+            db,
+            queue,
+            state,
+            tasks,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -108,7 +138,12 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {name}");
         let (status, tokens) = self
-            .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": name, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": name, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login {name}");
         tokens["access_token"].as_str().unwrap().to_string()
@@ -116,12 +151,30 @@ impl TestApp {
 
     /// Creates an organization owned by `token`; returns (org id, developer invite code).
     pub async fn organization(&self, token: &str, name: &str) -> (String, String) {
-        let (status, org) = self.call(Method::POST, "/api/v1/organizations", Some(token), Some(json!({"name": name}))).await;
+        let (status, org) = self
+            .call(
+                Method::POST,
+                "/api/v1/organizations",
+                Some(token),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED);
-        (org["id"].as_str().unwrap().to_string(), org["invite_code"].as_str().unwrap().to_string())
+        (
+            org["id"].as_str().unwrap().to_string(),
+            org["invite_code"].as_str().unwrap().to_string(),
+        )
     }
 
-    pub async fn cluster(&self, token: &str, org: &str, name: &str, cpu: f64, ram: f64, gpu: i64) -> String {
+    pub async fn cluster(
+        &self,
+        token: &str,
+        org: &str,
+        name: &str,
+        cpu: f64,
+        ram: f64,
+        gpu: i64,
+    ) -> String {
         let (status, cluster) = self
             .call(Method::POST, "/api/v1/clusters", Some(token),
                 Some(json!({"organization_id": org, "name": name, "cpu_cores": cpu, "ram_gib": ram, "gpu_count": gpu})))
@@ -131,10 +184,23 @@ impl TestApp {
     }
 
     /// Polls a deployment until `done` holds, or panics after `timeout`.
-    pub async fn wait_for(&self, token: &str, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        token: &str,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let (status, d) = self.call(Method::GET, &format!("/api/v1/deployments/{id}"), Some(token), None).await;
+            let (status, d) = self
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/deployments/{id}"),
+                    Some(token),
+                    None,
+                )
+                .await;
             assert_eq!(status, StatusCode::OK);
             if done(&d) {
                 return d;

@@ -37,7 +37,9 @@ async fn concurrent_submits_completes_and_passes_keep_the_books_exact(db: PgPool
         let state = app.state.clone();
         async move {
             for _ in 0..15 {
-                scheduler::run_pass(&state, org_id).await.expect("a pass never fails under contention");
+                scheduler::run_pass(&state, org_id)
+                    .await
+                    .expect("a pass never fails under contention");
             }
         }
     });
@@ -52,29 +54,49 @@ async fn concurrent_submits_completes_and_passes_keep_the_books_exact(db: PgPool
 
     // Complete every running deployment twice at once: exactly one of each pair wins.
     scheduler::run_pass(&app.state, org_id).await.unwrap();
-    let running: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM deployments WHERE status = 'running'")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let running: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM deployments WHERE status = 'running'")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert!(!running.is_empty());
     let completes = running.iter().flat_map(|id| {
         let path = format!("/api/v1/deployments/{id}/complete");
         [path.clone(), path].into_iter().map(|path| {
             let (app, admin) = (&app, &admin);
-            async move { app.call(Method::POST, &path, Some(admin), Some(json!({"outcome": "succeeded"}))).await.0 }
+            async move {
+                app.call(
+                    Method::POST,
+                    &path,
+                    Some(admin),
+                    Some(json!({"outcome": "succeeded"})),
+                )
+                .await
+                .0
+            }
         })
     });
     let statuses = join_all(completes).await;
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let conflict = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
-    assert_eq!((ok, conflict), (running.len(), running.len()), "{statuses:?}");
+    let conflict = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (ok, conflict),
+        (running.len(), running.len()),
+        "{statuses:?}"
+    );
 
     // Let everything settle, racing passes again.
     join_all((0..3).map(|_| scheduler::run_pass(&app.state, org_id))).await;
     scheduler::run_pass(&app.state, org_id).await.unwrap();
 
     // Nothing lost.
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM deployments").fetch_one(&app.db).await.unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM deployments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(total as usize, ids.len());
     // Books exact and within capacity.
     let mismatched: i64 = sqlx::query_scalar(
@@ -88,7 +110,10 @@ async fn concurrent_submits_completes_and_passes_keep_the_books_exact(db: PgPool
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(mismatched, 0, "a cluster's books differ from what runs on it");
+    assert_eq!(
+        mismatched, 0,
+        "a cluster's books differ from what runs on it"
+    );
     // Never started twice: each start is matched by a preemption, except the current run.
     let double_started: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM deployments d
@@ -99,9 +124,13 @@ async fn concurrent_submits_completes_and_passes_keep_the_books_exact(db: PgPool
     .await
     .unwrap();
     assert_eq!(double_started, 0);
-    let running_now: i64 = sqlx::query_scalar("SELECT count(*) FROM deployments WHERE status = 'running'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert!(running_now > 0, "work left after the completions should have started");
+    let running_now: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deployments WHERE status = 'running'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(
+        running_now > 0,
+        "work left after the completions should have started"
+    );
 }

@@ -23,11 +23,25 @@ async fn a_submitted_deployment_that_fits_is_running_within_seconds(db: PgPool) 
     assert_eq!(d["status"], "pending");
     let id = d["id"].as_str().unwrap();
     // The queue, not the sweep, should place it; the sweep runs every 2 s here.
-    let running = app.wait_for(&admin, id, Duration::from_secs(10), |d| d["status"] == "running").await;
+    let running = app
+        .wait_for(&admin, id, Duration::from_secs(10), |d| {
+            d["status"] == "running"
+        })
+        .await;
     assert_eq!(running["cluster_id"], cluster.as_str());
 
-    let (_, c) = app.call(Method::GET, &format!("/api/v1/clusters/{cluster}"), Some(&admin), None).await;
-    assert_eq!(c["allocated"], json!({"cpu_cores": 4.0, "ram_gib": 16.0, "gpu_count": 1}));
+    let (_, c) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/clusters/{cluster}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        c["allocated"],
+        json!({"cpu_cores": 4.0, "ram_gib": 16.0, "gpu_count": 1})
+    );
     assert_eq!(c["available"]["gpu_count"], 1);
 }
 
@@ -41,38 +55,76 @@ async fn completing_work_drains_the_queue_in_priority_order(db: PgPool) {
         let (app, admin, cluster) = (&app, &admin, &cluster);
         async move {
             let (status, d) = app
-                .call(Method::POST, "/api/v1/deployments", Some(admin),
-                    Some(json!({"cluster_id": cluster, "name": name, "image": "busybox",
-                                "resources": {"cpu_cores": 4, "ram_gib": 8}, "priority": priority})))
+                .call(
+                    Method::POST,
+                    "/api/v1/deployments",
+                    Some(admin),
+                    Some(
+                        json!({"cluster_id": cluster, "name": name, "image": "busybox",
+                                "resources": {"cpu_cores": 4, "ram_gib": 8}, "priority": priority}),
+                    ),
+                )
                 .await;
             assert_eq!(status, StatusCode::ACCEPTED, "{d}");
             d["id"].as_str().unwrap().to_string()
         }
     };
     let first = submit("first", 50).await;
-    app.wait_for(&admin, &first, Duration::from_secs(10), |d| d["status"] == "running").await;
+    app.wait_for(&admin, &first, Duration::from_secs(10), |d| {
+        d["status"] == "running"
+    })
+    .await;
     let low = submit("low", 10).await;
     let high = submit("high", 50).await;
-    let waiting = app.wait_for(&admin, &high, Duration::from_secs(10), |d| !d["reason"].is_null()).await;
+    let waiting = app
+        .wait_for(&admin, &high, Duration::from_secs(10), |d| {
+            !d["reason"].is_null()
+        })
+        .await;
     assert_eq!(waiting["reason"]["code"], "insufficient_resources");
     assert_eq!(waiting["queue_position"], 1);
 
     let (status, _) = app
-        .call(Method::POST, &format!("/api/v1/deployments/{first}/complete"), Some(&admin),
-            Some(json!({"outcome": "succeeded"})))
+        .call(
+            Method::POST,
+            &format!("/api/v1/deployments/{first}/complete"),
+            Some(&admin),
+            Some(json!({"outcome": "succeeded"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    app.wait_for(&admin, &high, Duration::from_secs(10), |d| d["status"] == "running").await;
-    let (_, low_now) = app.call(Method::GET, &format!("/api/v1/deployments/{low}"), Some(&admin), None).await;
+    app.wait_for(&admin, &high, Duration::from_secs(10), |d| {
+        d["status"] == "running"
+    })
+    .await;
+    let (_, low_now) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/deployments/{low}"),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(low_now["status"], "pending");
 
     // A duplicate completion changes nothing.
     let (status, problem) = app
-        .call(Method::POST, &format!("/api/v1/deployments/{first}/complete"), Some(&admin),
-            Some(json!({"outcome": "succeeded"})))
+        .call(
+            Method::POST,
+            &format!("/api/v1/deployments/{first}/complete"),
+            Some(&admin),
+            Some(json!({"outcome": "succeeded"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let (_, c) = app.call(Method::GET, &format!("/api/v1/clusters/{cluster}"), Some(&admin), None).await;
+    let (_, c) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/clusters/{cluster}"),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(c["allocated"]["cpu_cores"], 4.0);
     assert_eq!(c["running_count"], 1);
 }
@@ -80,10 +132,14 @@ async fn completing_work_drains_the_queue_in_priority_order(db: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn unknown_routes_and_methods_are_problems(db: PgPool) {
     let app = TestApp::start(db).await;
-    let (status, body) = app.call(Method::GET, "/api/v1/nothing-here", None, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["status"], 404);
-    let (status, _) = app.call(Method::PUT, "/api/v1/auth/login", None, None).await;
+    let (status, _) = app
+        .call(Method::PUT, "/api/v1/auth/login", None, None)
+        .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -94,7 +150,11 @@ async fn another_organizations_objects_are_not_found(db: PgPool) {
     let mallory = app.user("mallory").await;
     let (org, _) = app.organization(&alice, "alice-org").await;
     let cluster = app.cluster(&alice, &org, "c1", 8.0, 32.0, 0).await;
-    for path in [format!("/api/v1/organizations/{org}"), format!("/api/v1/clusters/{cluster}"), format!("/api/v1/organizations/{org}/members")] {
+    for path in [
+        format!("/api/v1/organizations/{org}"),
+        format!("/api/v1/clusters/{cluster}"),
+        format!("/api/v1/organizations/{org}/members"),
+    ] {
         let (status, _) = app.call(Method::GET, &path, Some(&mallory), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }

@@ -6,7 +6,9 @@ pub mod register;
 pub mod sessions;
 
 use lambda_http::http::Method;
-use shared::http::{finish, method_not_allowed, route_not_found, segments_after, Request, Response};
+use shared::http::{
+    finish, method_not_allowed, route_not_found, segments_after, Request, Response,
+};
 use shared::{ApiError, AppState};
 
 pub const PREFIX: &str = "/api/v1/auth";

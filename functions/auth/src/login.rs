@@ -22,7 +22,11 @@ pub struct LoginRequest {
     responses((status = 200, body = TokenPair), (status = 401, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem), (status = 429, body = shared::error::Problem)))]
 pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let body: LoginRequest = if is_form(req) { parse_form(req)? } else { parse_json(req)? };
+    let body: LoginRequest = if is_form(req) {
+        parse_form(req)?
+    } else {
+        parse_json(req)?
+    };
     shared::rate_limit::check_client(state, req, "login", Some(&body.username)).await?;
     let login = body.username.trim();
     let user = sqlx::query!(
@@ -35,7 +39,8 @@ pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError
         Some(u) => (Some(u.id), Some(u.password_hash)),
         None => (None, None),
     };
-    let valid = shared::auth::password::verify_password(stored, SecretString::from(body.password)).await?;
+    let valid =
+        shared::auth::password::verify_password(stored, SecretString::from(body.password)).await?;
     // One message for unknown user and wrong password: nobody learns which usernames exist.
     let user_id = user_id
         .filter(|_| valid)

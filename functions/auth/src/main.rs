@@ -7,7 +7,10 @@ async fn main() -> Result<(), Error> {
     let state = AppState::from_env().await?;
     run(service_fn(|req: Request| {
         let state = &state;
-        async move { Ok::<_, Error>(auth::handle(state, req).await) }
+        async move {
+            state.prepare_invocation().await?;
+            Ok::<_, Error>(auth::handle(state, req).await)
+        }
     }))
     .await
 }

@@ -28,10 +28,13 @@ pub struct MeResponse {
     responses((status = 200, body = MeResponse), (status = 401, body = shared::error::Problem)))]
 pub async fn me(state: &AppState, req: &Request) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    let user = sqlx::query!("SELECT id, username, email FROM users WHERE id = $1", caller.id)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
+    let user = sqlx::query!(
+        "SELECT id, username, email FROM users WHERE id = $1",
+        caller.id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
     let organizations = sqlx::query!(
         r#"SELECT o.id, o.name, m.role AS "role: Role"
            FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -41,7 +44,19 @@ pub async fn me(state: &AppState, req: &Request) -> Result<Response, ApiError> {
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .map(|r| MembershipSummary { id: r.id, name: r.name, role: r.role })
+    .map(|r| MembershipSummary {
+        id: r.id,
+        name: r.name,
+        role: r.role,
+    })
     .collect();
-    Ok(json(StatusCode::OK, &MeResponse { id: user.id, username: user.username, email: user.email, organizations }))
+    Ok(json(
+        StatusCode::OK,
+        &MeResponse {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            organizations,
+        },
+    ))
 }

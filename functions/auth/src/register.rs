@@ -33,7 +33,8 @@ pub async fn register(state: &AppState, req: &Request) -> Result<Response, ApiEr
     shared::rate_limit::check_client(state, req, "register", None).await?;
     let body: RegisterRequest = parse_json(req)?;
     let (username, email) = validate(&body)?;
-    let password_hash = shared::auth::password::hash_password(SecretString::from(body.password)).await?;
+    let password_hash =
+        shared::auth::password::hash_password(SecretString::from(body.password)).await?;
     let user = sqlx::query_as!(
         UserResponse,
         "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, $4)
@@ -60,8 +61,14 @@ fn validate(body: &RegisterRequest) -> Result<(String, String), ApiError> {
     let len = username.chars().count();
     if !(3..=32).contains(&len) {
         errors.add("username", "must be 3 to 32 characters");
-    } else if !username.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        errors.add("username", "may contain only letters, digits, '_', '.' and '-'");
+    } else if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        errors.add(
+            "username",
+            "may contain only letters, digits, '_', '.' and '-'",
+        );
     }
     if !is_plausible_email(&email) {
         errors.add("email", "must be an email address");
@@ -74,7 +81,9 @@ fn validate(body: &RegisterRequest) -> Result<(String, String), ApiError> {
 }
 
 fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
     email.len() <= 254
         && !local.is_empty()
         && !local.contains('@')

@@ -1,6 +1,9 @@
 mod common;
 
-use common::{access_token, assert_field_error, assert_problem, login, me, register, send, try_login, try_register, PASSWORD};
+use common::{
+    access_token, assert_field_error, assert_problem, login, me, register, send, try_login,
+    try_register, PASSWORD,
+};
 use serde_json::json;
 use shared::testing::{body_json, test_state, TestRequest};
 use sqlx::PgPool;
@@ -17,7 +20,9 @@ fn form(pairs: &[(&str, &str)]) -> String {
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
             b' ' => "+".to_string(),
             other => format!("%{other:02X}"),
         })
@@ -25,8 +30,9 @@ fn encode(text: &str) -> String {
 }
 
 async fn form_login(state: &shared::AppState, body: String) -> shared::http::Response {
-    let request =
-        TestRequest::post("/api/v1/auth/login").raw("application/x-www-form-urlencoded", body).build();
+    let request = TestRequest::post("/api/v1/auth/login")
+        .raw("application/x-www-form-urlencoded", body)
+        .build();
     send(state, request).await
 }
 
@@ -38,9 +44,17 @@ async fn login_with_username_returns_a_bearer_token_pair(db: PgPool) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let tokens = body_json(&response);
-    let mut keys: Vec<&str> = tokens.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = tokens
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["access_token", "expires_in", "refresh_token", "token_type"]);
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "token_type"]
+    );
     assert_eq!(tokens["token_type"], "bearer");
     assert_eq!(tokens["expires_in"], state.config.access_token_ttl_seconds);
     assert_eq!(access_token(&tokens).split('.').count(), 3, "a JWT");
@@ -73,12 +87,19 @@ async fn login_with_the_oauth2_password_form_works(db: PgPool) {
     let state = test_state(db);
     // A password that only survives if the form is decoded properly.
     let password = "p&ss w+rd=100%?";
-    let response =
-        try_register(&state, json!({"username": "ada", "email": "ada@example.com", "password": password})).await;
+    let response = try_register(
+        &state,
+        json!({"username": "ada", "email": "ada@example.com", "password": password}),
+    )
+    .await;
     assert_eq!(response.status(), 201, "{}", body_json(&response));
     let user = body_json(&response);
 
-    let body = form(&[("grant_type", "password"), ("username", "ada"), ("password", password)]);
+    let body = form(&[
+        ("grant_type", "password"),
+        ("username", "ada"),
+        ("password", password),
+    ]);
     let response = form_login(&state, body).await;
     assert_eq!(response.status(), 200, "{}", body_json(&response));
     let tokens = body_json(&response);
@@ -87,7 +108,11 @@ async fn login_with_the_oauth2_password_form_works(db: PgPool) {
     assert_eq!(body_json(&response)["id"], user["id"]);
 
     // Same form, wrong password: refused.
-    let body = form(&[("grant_type", "password"), ("username", "ada"), ("password", "p&ss w+rd=100%")]);
+    let body = form(&[
+        ("grant_type", "password"),
+        ("username", "ada"),
+        ("password", "p&ss w+rd=100%"),
+    ]);
     assert_problem(&form_login(&state, body).await, 401);
 }
 
@@ -108,15 +133,25 @@ async fn unknown_user_and_wrong_password_are_indistinguishable(db: PgPool) {
 async fn login_without_username_or_password_is_422(db: PgPool) {
     let state = test_state(db);
     register(&state, "ada").await;
-    for body in [json!({"username": "ada"}), json!({"password": PASSWORD}), json!({})] {
+    for body in [
+        json!({"username": "ada"}),
+        json!({"password": PASSWORD}),
+        json!({}),
+    ] {
         let request = TestRequest::post("/api/v1/auth/login").json(body).build();
         assert_problem(&send(&state, request).await, 422);
     }
-    let response = form_login(&state, form(&[("grant_type", "password"), ("username", "ada")])).await;
+    let response = form_login(
+        &state,
+        form(&[("grant_type", "password"), ("username", "ada")]),
+    )
+    .await;
     assert_problem(&response, 422);
     let response = send(&state, TestRequest::post("/api/v1/auth/login").build()).await;
     assert_field_error(&response, "body");
-    let request = TestRequest::post("/api/v1/auth/login").json(json!({"username": "ada", "password": 12345678})).build();
+    let request = TestRequest::post("/api/v1/auth/login")
+        .json(json!({"username": "ada", "password": 12345678}))
+        .build();
     assert_field_error(&send(&state, request).await, "password");
 }
 
@@ -125,7 +160,9 @@ async fn login_with_a_text_plain_body_is_415(db: PgPool) {
     let state = test_state(db);
     register(&state, "ada").await;
     let body = json!({"username": "ada", "password": PASSWORD}).to_string();
-    let request = TestRequest::post("/api/v1/auth/login").raw("text/plain", body).build();
+    let request = TestRequest::post("/api/v1/auth/login")
+        .raw("text/plain", body)
+        .build();
     assert_problem(&send(&state, request).await, 415);
 }
 

@@ -9,8 +9,15 @@ use sqlx::PgPool;
 fn assert_rate_limited(response: &Response, limit: u32) {
     assert_problem(response, 429);
     let headers = response.headers();
-    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().expect("Retry-After in seconds");
-    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    let retry_after: u64 = headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(
+        (1..=60).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     assert_eq!(headers["ratelimit-limit"], limit.to_string().as_str());
 }
 
@@ -18,8 +25,14 @@ fn assert_rate_limited(response: &Response, limit: u32) {
 async fn fourth_login_attempt_for_the_same_username_is_rate_limited(db: PgPool) {
     let state = AppState::new(db, config_with(|c| c.auth_rate_limit_per_minute = 3), None);
     register(&state, "ada").await;
-    assert_eq!(try_login(&state, "ada", "Wrong-Guess-1").await.status(), 401);
-    assert_eq!(try_login(&state, "ada", "Wrong-Guess-2").await.status(), 401);
+    assert_eq!(
+        try_login(&state, "ada", "Wrong-Guess-1").await.status(),
+        401
+    );
+    assert_eq!(
+        try_login(&state, "ada", "Wrong-Guess-2").await.status(),
+        401
+    );
     assert_eq!(try_login(&state, "ADA", PASSWORD).await.status(), 200);
     // The fourth is refused before the password is even looked at, right or wrong.
     assert_rate_limited(&try_login(&state, "ada", PASSWORD).await, 3);

@@ -1,6 +1,9 @@
 mod common;
 
-use common::{access_token, assert_problem, config_with, login, logout, me, refresh, refresh_token, register, send};
+use common::{
+    access_token, assert_problem, config_with, login, logout, me, refresh, refresh_token, register,
+    send,
+};
 use serde_json::{json, Value};
 use shared::testing::{body_json, test_state, TestRequest};
 use shared::AppState;
@@ -53,7 +56,9 @@ async fn refresh_token_reuse_revokes_the_family(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn reusing_a_rotated_token_revokes_the_family_even_after_a_second_rotation_is_presented(db: PgPool) {
+async fn reusing_a_rotated_token_revokes_the_family_even_after_a_second_rotation_is_presented(
+    db: PgPool,
+) {
     // The legitimate client rotated once; the thief presents the same old token twice.
     let state = test_state(db);
     register(&state, "ada").await;
@@ -111,7 +116,13 @@ async fn refresh_without_a_token_is_422(db: PgPool) {
     for path in ["/api/v1/auth/refresh", "/api/v1/auth/logout"] {
         let response = send(&state, TestRequest::post(path).json(json!({})).build()).await;
         assert_problem(&response, 422);
-        let response = send(&state, TestRequest::post(path).json(json!({"refresh_token": 7})).build()).await;
+        let response = send(
+            &state,
+            TestRequest::post(path)
+                .json(json!({"refresh_token": 7}))
+                .build(),
+        )
+        .await;
         assert_problem(&response, 422);
         let response = send(&state, TestRequest::post(path).build()).await;
         assert_problem(&response, 422);

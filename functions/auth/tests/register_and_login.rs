@@ -29,7 +29,9 @@ async fn registered_user_can_log_in_and_see_themselves(db: PgPool) {
 
     let response = auth::handle(
         &state,
-        TestRequest::get("/api/v1/auth/me").bearer(tokens["access_token"].as_str().unwrap()).build(),
+        TestRequest::get("/api/v1/auth/me")
+            .bearer(tokens["access_token"].as_str().unwrap())
+            .build(),
     )
     .await;
     assert_eq!(response.status(), 200);

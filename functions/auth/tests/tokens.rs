@@ -12,7 +12,10 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn b64_encode(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -21,11 +24,16 @@ fn b64_encode(bytes: &[u8]) -> String {
 }
 
 fn b64_decode(text: &str) -> Vec<u8> {
-    let values: Vec<u32> =
-        text.bytes().map(|c| ALPHABET.iter().position(|&a| a == c).expect("base64url") as u32).collect();
+    let values: Vec<u32> = text
+        .bytes()
+        .map(|c| ALPHABET.iter().position(|&a| a == c).expect("base64url") as u32)
+        .collect();
     let mut out = Vec::new();
     for chunk in values.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
         for i in 0..chunk.len() - 1 {
             out.push((n >> (16 - 8 * i) & 0xff) as u8);
         }
@@ -49,7 +57,14 @@ async fn user_with_token(state: &AppState, name: &str) -> (Value, String) {
 
 #[test]
 fn base64url_helpers_round_trip() {
-    for text in ["", "a", "ab", "abc", "abcd", r#"{"alg":"HS256","typ":"JWT"}"#] {
+    for text in [
+        "",
+        "a",
+        "ab",
+        "abc",
+        "abcd",
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+    ] {
         assert_eq!(b64_decode(&b64_encode(text.as_bytes())), text.as_bytes());
     }
     assert_eq!(b64_encode(b"\xfb\xff"), "-_8");
@@ -75,7 +90,9 @@ async fn me_with_a_garbage_token_is_401(db: PgPool) {
         token.clone(),
         format!("Bearer {token}x"),
     ] {
-        let request = TestRequest::get("/api/v1/auth/me").header("authorization", &header).build();
+        let request = TestRequest::get("/api/v1/auth/me")
+            .header("authorization", &header)
+            .build();
         assert_problem(&send(&state, request).await, 401);
     }
 }
@@ -85,11 +102,18 @@ async fn me_with_a_tampered_token_is_401(db: PgPool) {
     let state = test_state(db);
     let (_, token) = user_with_token(&state, "mallory").await;
     let (victim, _) = user_with_token(&state, "ada").await;
-    assert_eq!(me(&state, &token).await.status(), 200, "the untampered token works");
+    assert_eq!(
+        me(&state, &token).await.status(),
+        200,
+        "the untampered token works"
+    );
 
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims = decode_part(parts[1]);
-    assert_eq!(claims["sub"].as_str(), Some(body_json(&me(&state, &token).await)["id"].as_str().unwrap()));
+    assert_eq!(
+        claims["sub"].as_str(),
+        Some(body_json(&me(&state, &token).await)["id"].as_str().unwrap())
+    );
     claims["sub"] = victim["id"].clone();
     let forged = format!("{}.{}.{}", parts[0], encode_part(&claims), parts[2]);
     assert_problem(&me(&state, &forged).await, 401);
@@ -109,27 +133,47 @@ async fn me_with_an_alg_none_token_is_401(db: PgPool) {
     for alg in ["none", "None", "NONE"] {
         let header = encode_part(&json!({"alg": alg, "typ": "JWT"}));
         assert_problem(&me(&state, &format!("{header}.{}.", parts[1])).await, 401);
-        assert_problem(&me(&state, &format!("{header}.{}.{}", parts[1], parts[2])).await, 401);
+        assert_problem(
+            &me(&state, &format!("{header}.{}.{}", parts[1], parts[2])).await,
+            401,
+        );
     }
     // HS512 with the same payload and signature: another algorithm than ours, refused.
     let header = encode_part(&json!({"alg": "HS512", "typ": "JWT"}));
-    assert_problem(&me(&state, &format!("{header}.{}.{}", parts[1], parts[2])).await, 401);
+    assert_problem(
+        &me(&state, &format!("{header}.{}.{}", parts[1], parts[2])).await,
+        401,
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn me_with_an_expired_token_is_401(db: PgPool) {
-    let expired_state = AppState::new(db.clone(), config_with(|c| c.access_token_ttl_seconds = -120), None);
+    let expired_state = AppState::new(
+        db.clone(),
+        config_with(|c| c.access_token_ttl_seconds = -120),
+        None,
+    );
     register(&expired_state, "ada").await;
     let tokens = login(&expired_state, "ada").await;
     let token = access_token(&tokens);
-    let exp = decode_part(token.split('.').nth(1).unwrap())["exp"].as_i64().unwrap();
-    assert!(exp < chrono::Utc::now().timestamp() - 100, "the token really is expired");
+    let exp = decode_part(token.split('.').nth(1).unwrap())["exp"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        exp < chrono::Utc::now().timestamp() - 100,
+        "the token really is expired"
+    );
     assert_problem(&me(&expired_state, token).await, 401);
     // Nor does a normally configured instance accept it.
     let state = test_state(db);
     assert_problem(&me(&state, token).await, 401);
     // While a fresh token for the same user works.
-    assert_eq!(me(&state, access_token(&login(&state, "ada").await)).await.status(), 200);
+    assert_eq!(
+        me(&state, access_token(&login(&state, "ada").await))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -138,14 +182,22 @@ async fn tokens_signed_with_another_secret_or_for_another_audience_are_401(db: P
     register(&state, "ada").await;
     let other_secret = AppState::new(
         db.clone(),
-        config_with(|c| c.jwt_secret = "a-different-secret-that-is-long-enough-too".to_string().into()),
+        config_with(|c| {
+            c.jwt_secret = "a-different-secret-that-is-long-enough-too"
+                .to_string()
+                .into()
+        }),
         None,
     );
     let token = access_token(&login(&other_secret, "ada").await).to_string();
     assert_eq!(me(&other_secret, &token).await.status(), 200);
     assert_problem(&me(&state, &token).await, 401);
 
-    let other_audience = AppState::new(db, config_with(|c| c.jwt_audience = "another-service".into()), None);
+    let other_audience = AppState::new(
+        db,
+        config_with(|c| c.jwt_audience = "another-service".into()),
+        None,
+    );
     let token = access_token(&login(&other_audience, "ada").await).to_string();
     assert_problem(&me(&state, &token).await, 401);
 }
@@ -155,7 +207,11 @@ async fn token_of_a_deleted_user_is_401(db: PgPool) {
     let state = test_state(db.clone());
     let (user, token) = user_with_token(&state, "ada").await;
     let id = uuid::Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
-    sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&db).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
     assert_problem(&me(&state, &token).await, 401);
 }
 
@@ -166,8 +222,16 @@ async fn me_lists_my_organizations_with_my_role(db: PgPool) {
     let (bob, _) = user_with_token(&state, "bob").await;
     let ada_id = uuid::Uuid::parse_str(ada["id"].as_str().unwrap()).unwrap();
     let bob_id = uuid::Uuid::parse_str(bob["id"].as_str().unwrap()).unwrap();
-    let (mine, theirs, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    for (org, name, owner) in [(mine, "Analytical", ada_id), (theirs, "Babbage", bob_id), (other, "Other", bob_id)] {
+    let (mine, theirs, other) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    for (org, name, owner) in [
+        (mine, "Analytical", ada_id),
+        (theirs, "Babbage", bob_id),
+        (other, "Other", bob_id),
+    ] {
         sqlx::query("INSERT INTO organizations (id, name, created_by) VALUES ($1, $2, $3)")
             .bind(org)
             .bind(name)
@@ -176,9 +240,12 @@ async fn me_lists_my_organizations_with_my_role(db: PgPool) {
             .await
             .unwrap();
     }
-    for (org, user, role) in
-        [(mine, ada_id, "admin"), (theirs, bob_id, "admin"), (theirs, ada_id, "viewer"), (other, bob_id, "admin")]
-    {
+    for (org, user, role) in [
+        (mine, ada_id, "admin"),
+        (theirs, bob_id, "admin"),
+        (theirs, ada_id, "viewer"),
+        (other, bob_id, "admin"),
+    ] {
         sqlx::query("INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)")
             .bind(org)
             .bind(user)

@@ -4,7 +4,9 @@ pub mod routes;
 pub mod view;
 
 use lambda_http::http::Method;
-use shared::http::{finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response};
+use shared::http::{
+    finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response,
+};
 use shared::{ApiError, AppState};
 
 pub const PREFIX: &str = "/api/v1/clusters";
@@ -24,7 +26,11 @@ async fn route(state: &AppState, req: &Request) -> Result<Response, ApiError> {
         ([id], Method::PATCH) => routes::update(state, req, path_id(id, "cluster")?).await,
         ([id], Method::DELETE) => routes::delete(state, req, path_id(id, "cluster")?).await,
         ([], _) => Err(method_not_allowed(&[Method::GET, Method::POST])),
-        ([_], _) => Err(method_not_allowed(&[Method::GET, Method::PATCH, Method::DELETE])),
+        ([_], _) => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PATCH,
+            Method::DELETE,
+        ])),
         _ => Err(route_not_found()),
     }
 }

@@ -54,11 +54,22 @@ fn name_taken() -> ApiError {
 pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
     let body: CreateCluster = parse_json(req)?;
-    authorize(&state.db, caller.id, body.organization_id, Action::Administer, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        body.organization_id,
+        Action::Administer,
+        "organization",
+    )
+    .await?;
     let mut errors = Errors::new();
     let name = errors.name("name", &body.name, 100);
-    let capacity = ResourcesDto { cpu_cores: body.cpu_cores, ram_gib: body.ram_gib, gpu_count: body.gpu_count }
-        .to_resources("", &mut errors);
+    let capacity = ResourcesDto {
+        cpu_cores: body.cpu_cores,
+        ram_gib: body.ram_gib,
+        gpu_count: body.gpu_count,
+    }
+    .to_resources("", &mut errors);
     errors.finish()?;
     let id = sqlx::query_scalar!(
         "INSERT INTO clusters (id, organization_id, name, cpu_millis, ram_mgib, gpu)
@@ -76,9 +87,15 @@ pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiErro
         Some("clusters_organization_id_name_key") => name_taken(),
         _ => err.into(),
     })?;
-    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
+    let cluster = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("cluster"))?;
     let location = format!("/api/v1/clusters/{id}");
-    Ok(with_header(json(StatusCode::CREATED, &cluster), "location", &location))
+    Ok(with_header(
+        json(StatusCode::CREATED, &cluster),
+        "location",
+        &location,
+    ))
 }
 
 /// Clusters of the caller's organizations.
@@ -97,8 +114,15 @@ pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError>
 }
 
 /// Loads a cluster the caller may act on; another organization's cluster is 404.
-async fn visible_cluster(state: &AppState, user: Uuid, id: Uuid, action: Action) -> Result<Cluster, ApiError> {
-    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
+async fn visible_cluster(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    action: Action,
+) -> Result<Cluster, ApiError> {
+    let cluster = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("cluster"))?;
     authorize(&state.db, user, cluster.organization_id, action, "cluster").await?;
     Ok(cluster)
 }
@@ -151,8 +175,14 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
         }
         _ => err.into(),
     })?;
-    let cluster = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("cluster"))?;
-    let trigger = ScheduleRequest { organization_id: cluster.organization_id, deployment_id: None, trigger: "resized".into() };
+    let cluster = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("cluster"))?;
+    let trigger = ScheduleRequest {
+        organization_id: cluster.organization_id,
+        deployment_id: None,
+        trigger: "resized".into(),
+    };
     nudge(state.queue.as_ref(), trigger).await;
     Ok(json(StatusCode::OK, &cluster))
 }
@@ -185,7 +215,9 @@ pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
             "{busy} deployment(s) are running on or waiting for this cluster; cancel them first"
         )));
     }
-    sqlx::query!("DELETE FROM clusters WHERE id = $1", id).execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM clusters WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(no_content())
 }

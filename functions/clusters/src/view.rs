@@ -70,7 +70,11 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Cluster>> {
 }
 
 /// Clusters of every organization `user` belongs to, optionally of one organization only.
-pub async fn list_visible(db: &PgPool, user: Uuid, organization: Option<Uuid>) -> sqlx::Result<Vec<Cluster>> {
+pub async fn list_visible(
+    db: &PgPool,
+    user: Uuid,
+    organization: Option<Uuid>,
+) -> sqlx::Result<Vec<Cluster>> {
     let rows = sqlx::query_as!(
         ClusterRow,
         r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,

@@ -17,7 +17,9 @@ pub fn problem(image: &str) -> Option<&'static str> {
     };
     if let Some(d) = digest {
         if !valid_digest(d) {
-            return Some("has an invalid digest (expected algorithm:hex, e.g. sha256:<64 hex digits>)");
+            return Some(
+                "has an invalid digest (expected algorithm:hex, e.g. sha256:<64 hex digits>)",
+            );
         }
     }
     // A tag is after the last ':' that follows the last '/' (a ':' before it is a registry port).
@@ -48,7 +50,10 @@ pub fn problem(image: &str) -> Option<&'static str> {
 }
 
 fn looks_like_registry(first: &str) -> bool {
-    first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())
+    first.contains('.')
+        || first.contains(':')
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 fn valid_registry(host: &str) -> bool {
@@ -56,7 +61,8 @@ fn valid_registry(host: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (host, None),
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
     let labels_ok = !name.is_empty()
         && name.split('.').all(|l| {
             !l.is_empty()
@@ -99,15 +105,20 @@ fn valid_path_component(c: &str) -> bool {
 fn valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         && !t.starts_with('.')
         && !t.starts_with('-')
 }
 
 fn valid_digest(d: &str) -> bool {
-    let Some((algorithm, hex)) = d.split_once(':') else { return false };
+    let Some((algorithm, hex)) = d.split_once(':') else {
+        return false;
+    };
     !algorithm.is_empty()
-        && algorithm.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
+        && algorithm
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
         && hex.len() >= 32
         && hex.chars().all(|c| c.is_ascii_hexdigit())
 }

@@ -7,7 +7,9 @@ pub mod submit;
 pub mod view;
 
 use lambda_http::http::Method;
-use shared::http::{finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response};
+use shared::http::{
+    finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response,
+};
 use shared::{ApiError, AppState};
 
 pub const PREFIX: &str = "/api/v1/deployments";

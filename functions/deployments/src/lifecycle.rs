@@ -66,11 +66,28 @@ pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Respo
     let caller = authenticate(state, req).await?;
     let deployment = visible(state, caller.id, id, Action::Deploy).await?;
     let body: CompleteRequest = parse_json(req)?;
-    let message: String = body.message.unwrap_or_default().chars().take(1000).collect();
+    let message: String = body
+        .message
+        .unwrap_or_default()
+        .chars()
+        .take(1000)
+        .collect();
     let (status, reason, detail) = match body.outcome {
-        Outcome::Succeeded => ("succeeded", None, if message.is_empty() { "succeeded".to_string() } else { message }),
+        Outcome::Succeeded => (
+            "succeeded",
+            None,
+            if message.is_empty() {
+                "succeeded".to_string()
+            } else {
+                message
+            },
+        ),
         Outcome::Failed => {
-            let text = if message.is_empty() { "reported failed".to_string() } else { message };
+            let text = if message.is_empty() {
+                "reported failed".to_string()
+            } else {
+                message
+            };
             (
                 "failed",
                 Some(json_value!({"code": "failed", "message": text})),
@@ -78,7 +95,14 @@ pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Respo
             )
         }
     };
-    finish_running(state, id, status, reason.unwrap_or(serde_json::Value::Null), &detail).await?;
+    finish_running(
+        state,
+        id,
+        status,
+        reason.unwrap_or(serde_json::Value::Null),
+        &detail,
+    )
+    .await?;
     respond_and_nudge(state, deployment.organization_id, id, status).await
 }
 
@@ -103,7 +127,9 @@ async fn finish_running(
             return Err(not_running(state, id).await);
         };
         let mut tx = state.db.begin().await?;
-        sqlx::query!("SELECT id FROM clusters WHERE id = $1 FOR UPDATE", cluster).fetch_optional(&mut *tx).await?;
+        sqlx::query!("SELECT id FROM clusters WHERE id = $1 FOR UPDATE", cluster)
+            .fetch_optional(&mut *tx)
+            .await?;
         let done = sqlx::query!(
             r#"WITH done AS (
                    UPDATE deployments SET status = $3, finished_at = now(), reason = $4
@@ -134,15 +160,33 @@ async fn finish_running(
 }
 
 async fn not_running(state: &AppState, id: Uuid) -> ApiError {
-    match sqlx::query_scalar!("SELECT status FROM deployments WHERE id = $1", id).fetch_optional(&state.db).await {
+    match sqlx::query_scalar!("SELECT status FROM deployments WHERE id = $1", id)
+        .fetch_optional(&state.db)
+        .await
+    {
         Ok(Some(status)) => ApiError::Conflict(format!("the deployment is {status}, not running")),
         Ok(None) => ApiError::not_found("deployment"),
         Err(err) => err.into(),
     }
 }
 
-async fn respond_and_nudge(state: &AppState, org: Uuid, id: Uuid, trigger: &str) -> Result<Response, ApiError> {
-    let deployment = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("deployment"))?;
-    nudge(state.queue.as_ref(), ScheduleRequest { organization_id: org, deployment_id: Some(id), trigger: trigger.into() }).await;
+async fn respond_and_nudge(
+    state: &AppState,
+    org: Uuid,
+    id: Uuid,
+    trigger: &str,
+) -> Result<Response, ApiError> {
+    let deployment = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("deployment"))?;
+    nudge(
+        state.queue.as_ref(),
+        ScheduleRequest {
+            organization_id: org,
+            deployment_id: Some(id),
+            trigger: trigger.into(),
+        },
+    )
+    .await;
     Ok(json(StatusCode::OK, &deployment))
 }

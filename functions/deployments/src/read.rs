@@ -53,7 +53,10 @@ fn encode_cursor(d: &Deployment) -> String {
 fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (micros, id) = text.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
 }
 
 /// Deployments of the caller's organizations, newest first, a page at a time.
@@ -66,15 +69,24 @@ pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError>
     let q: ListQuery = parse_query(req)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     if let Some(s) = &q.status {
         if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::validation("status", format!("must be one of {}", STATUSES.join(", "))));
+            return Err(ApiError::validation(
+                "status",
+                format!("must be one of {}", STATUSES.join(", ")),
+            ));
         }
     }
     let before = match &q.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API gave"))?),
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API gave"))?,
+        ),
         None => None,
     };
     if let Some(org) = q.organization_id {
@@ -98,9 +110,23 @@ pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError>
 }
 
 /// Loads a deployment the caller may act on; another organization's is 404.
-pub async fn visible(state: &AppState, user: Uuid, id: Uuid, action: Action) -> Result<Deployment, ApiError> {
-    let deployment = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("deployment"))?;
-    authorize(&state.db, user, deployment.organization_id, action, "deployment").await?;
+pub async fn visible(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    action: Action,
+) -> Result<Deployment, ApiError> {
+    let deployment = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("deployment"))?;
+    authorize(
+        &state.db,
+        user,
+        deployment.organization_id,
+        action,
+        "deployment",
+    )
+    .await?;
     Ok(deployment)
 }
 
@@ -111,7 +137,10 @@ pub async fn visible(state: &AppState, user: Uuid, id: Uuid, action: Action) -> 
               (status = 404, body = shared::error::Problem)))]
 pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    Ok(json(StatusCode::OK, &visible(state, caller.id, id, Action::Read).await?))
+    Ok(json(
+        StatusCode::OK,
+        &visible(state, caller.id, id, Action::Read).await?,
+    ))
 }
 
 /// The deployment's history, oldest first.

@@ -61,7 +61,11 @@ enum Fit {
 }
 
 /// Checks the body and the caller's right to deploy; says whether it can ever fit.
-async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> Result<(Accepted, Fit), ApiError> {
+async fn accept(
+    state: &AppState,
+    caller: AuthUser,
+    body: &SubmitDeployment,
+) -> Result<(Accepted, Fit), ApiError> {
     let mut errors = Errors::new();
     let name = errors.name("name", &body.name, 100);
     let image = body.image.trim().to_string();
@@ -70,7 +74,10 @@ async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> 
     }
     let resources = body.resources.to_resources("resources", &mut errors);
     if resources.is_zero() {
-        errors.add("resources", "must ask for more than 0 of at least one resource");
+        errors.add(
+            "resources",
+            "must ask for more than 0 of at least one resource",
+        );
     }
     let priority = body.priority.unwrap_or(DEFAULT_PRIORITY.into());
     if !(1..=100).contains(&priority) {
@@ -78,19 +85,32 @@ async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> 
     }
     if let Some(s) = body.max_runtime_seconds {
         if !(1..=MAX_RUNTIME_LIMIT_SECONDS).contains(&s) {
-            errors.add("max_runtime_seconds", format!("must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}"));
+            errors.add(
+                "max_runtime_seconds",
+                format!("must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}"),
+            );
         }
     }
     let mut depends_on = body.depends_on.clone().unwrap_or_default();
     depends_on.sort();
     depends_on.dedup();
     if depends_on.len() > MAX_DEPENDENCIES {
-        errors.add("depends_on", format!("at most {MAX_DEPENDENCIES} dependencies"));
+        errors.add(
+            "depends_on",
+            format!("at most {MAX_DEPENDENCIES} dependencies"),
+        );
     }
     errors.finish()?;
 
     let organization_id = resolve_organization(state, caller, body).await?;
-    authorize(&state.db, caller.id, organization_id, Action::Deploy, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        organization_id,
+        Action::Deploy,
+        "organization",
+    )
+    .await?;
 
     let known = sqlx::query_scalar!(
         "SELECT id FROM deployments WHERE organization_id = $1 AND id = ANY($2)",
@@ -100,7 +120,10 @@ async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> 
     .fetch_all(&state.db)
     .await?;
     if let Some(unknown) = depends_on.iter().find(|id| !known.contains(id)) {
-        return Err(ApiError::validation("depends_on", format!("no deployment {unknown} in this organization")));
+        return Err(ApiError::validation(
+            "depends_on",
+            format!("no deployment {unknown} in this organization"),
+        ));
     }
 
     let capacities = sqlx::query!(
@@ -111,7 +134,10 @@ async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> 
     )
     .fetch_all(&state.db)
     .await?;
-    let fit = if capacities.iter().any(|c| resources.fits_in(&Resources::new(c.cpu_millis, c.ram_mgib, c.gpu))) {
+    let fit = if capacities
+        .iter()
+        .any(|c| resources.fits_in(&Resources::new(c.cpu_millis, c.ram_mgib, c.gpu)))
+    {
         Fit::Possible
     } else if let (Some(c), Some(_)) = (capacities.first(), body.cluster_id) {
         let total = Resources::new(c.cpu_millis, c.ram_mgib, c.gpu);
@@ -139,7 +165,11 @@ async fn accept(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> 
 }
 
 /// The organization named by `cluster_id`, `organization_id`, or the caller's only one.
-async fn resolve_organization(state: &AppState, caller: AuthUser, body: &SubmitDeployment) -> Result<Uuid, ApiError> {
+async fn resolve_organization(
+    state: &AppState,
+    caller: AuthUser,
+    body: &SubmitDeployment,
+) -> Result<Uuid, ApiError> {
     if let Some(cluster) = body.cluster_id {
         let org = sqlx::query_scalar!(
             "SELECT c.organization_id FROM clusters c
@@ -152,19 +182,28 @@ async fn resolve_organization(state: &AppState, caller: AuthUser, body: &SubmitD
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
         if body.organization_id.is_some_and(|o| o != org) {
-            return Err(ApiError::validation("cluster_id", "belongs to a different organization"));
+            return Err(ApiError::validation(
+                "cluster_id",
+                "belongs to a different organization",
+            ));
         }
         return Ok(org);
     }
     if let Some(org) = body.organization_id {
         return Ok(org);
     }
-    let orgs = sqlx::query_scalar!("SELECT organization_id FROM memberships WHERE user_id = $1 LIMIT 2", caller.id)
-        .fetch_all(&state.db)
-        .await?;
+    let orgs = sqlx::query_scalar!(
+        "SELECT organization_id FROM memberships WHERE user_id = $1 LIMIT 2",
+        caller.id
+    )
+    .fetch_all(&state.db)
+    .await?;
     match orgs.as_slice() {
         [only] => Ok(*only),
-        _ => Err(ApiError::validation("organization_id", "required when cluster_id is not given")),
+        _ => Err(ApiError::validation(
+            "organization_id",
+            "required when cluster_id is not given",
+        )),
     }
 }
 
@@ -222,10 +261,14 @@ pub async fn submit(state: &AppState, req: &Request) -> Result<Response, ApiErro
             // A concurrent retry with the same key won the race: answer as it did.
             (Some("deployments_created_by_idempotency_key_key"), Some(key)) => {
                 drop(tx);
-                let existing = replay(state, caller, key, &print).await?.ok_or_else(|| ApiError::Unexpected(err.into()))?;
+                let existing = replay(state, caller, key, &print)
+                    .await?
+                    .ok_or_else(|| ApiError::Unexpected(err.into()))?;
                 Ok(accepted_response(&existing))
             }
-            (Some("deployments_requested_cluster_id_fkey"), _) => Err(ApiError::not_found("cluster")),
+            (Some("deployments_requested_cluster_id_fkey"), _) => {
+                Err(ApiError::not_found("cluster"))
+            }
             _ => Err(err.into()),
         };
     }
@@ -245,28 +288,52 @@ pub async fn submit(state: &AppState, req: &Request) -> Result<Response, ApiErro
     .await?;
     tx.commit().await?;
 
-    let deployment = view::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("deployment"))?;
-    let trigger = ScheduleRequest { organization_id: d.organization_id, deployment_id: Some(id), trigger: "submitted".into() };
+    let deployment = view::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("deployment"))?;
+    let trigger = ScheduleRequest {
+        organization_id: d.organization_id,
+        deployment_id: Some(id),
+        trigger: "submitted".into(),
+    };
     nudge(state.queue.as_ref(), trigger).await;
     Ok(accepted_response(&deployment))
 }
 
 fn accepted_response(deployment: &Deployment) -> Response {
     let location = format!("/api/v1/deployments/{}", deployment.id);
-    with_header(json(StatusCode::ACCEPTED, deployment), "location", &location)
+    with_header(
+        json(StatusCode::ACCEPTED, deployment),
+        "location",
+        &location,
+    )
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(raw) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = header_str(req, "idempotency-key").unwrap_or("");
-    if raw.is_empty() || key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::validation("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+    if raw.is_empty()
+        || key.is_empty()
+        || key.len() > 255
+        || !key.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
     }
     Ok(Some(key.to_string()))
 }
 
 /// The deployment an earlier request with this key created, if the request was the same.
-async fn replay(state: &AppState, caller: AuthUser, key: &str, print: &[u8]) -> Result<Option<Deployment>, ApiError> {
+async fn replay(
+    state: &AppState,
+    caller: AuthUser,
+    key: &str,
+    print: &[u8],
+) -> Result<Option<Deployment>, ApiError> {
     let Some(row) = sqlx::query!(
         "SELECT id, request_fingerprint FROM deployments WHERE created_by = $1 AND idempotency_key = $2",
         caller.id,
@@ -278,7 +345,9 @@ async fn replay(state: &AppState, caller: AuthUser, key: &str, print: &[u8]) -> 
         return Ok(None);
     };
     if row.request_fingerprint.as_deref() != Some(print) {
-        return Err(ApiError::Conflict("this Idempotency-Key was already used for a different request".into()));
+        return Err(ApiError::Conflict(
+            "this Idempotency-Key was already used for a different request".into(),
+        ));
     }
     Ok(view::find(&state.db, row.id).await?)
 }
@@ -308,13 +377,25 @@ pub async fn dry_run(state: &AppState, req: &Request) -> Result<Response, ApiErr
         let reason = serde_json::json!({"code": "exceeds_capacity", "message": why});
         return Ok(json(
             StatusCode::OK,
-            &DryRunResult { outcome: "reject", cluster_id: d.cluster_id, would_preempt: vec![], reason: Some(reason) },
+            &DryRunResult {
+                outcome: "reject",
+                cluster_id: d.cluster_id,
+                would_preempt: vec![],
+                reason: Some(reason),
+            },
         ));
     }
     let mut conn = state.db.acquire().await?;
     let now = Utc::now();
     let clusters = snapshot::load_clusters(&mut conn, d.organization_id, false).await?;
-    let input = snapshot::load_input(&mut conn, d.organization_id, clusters, now, state.config.preemption_min_runtime_seconds).await?;
+    let input = snapshot::load_input(
+        &mut conn,
+        d.organization_id,
+        clusters,
+        now,
+        state.config.preemption_min_runtime_seconds,
+    )
+    .await?;
     let candidate = Pending {
         id: Uuid::now_v7(),
         cluster_id: d.cluster_id,
@@ -325,29 +406,64 @@ pub async fn dry_run(state: &AppState, req: &Request) -> Result<Response, ApiErr
     };
     let plan = scheduling::dry_run(&input, &candidate);
     let result = if let Some(start) = plan.starts.iter().find(|s| s.deployment_id == candidate.id) {
-        DryRunResult { outcome: "start", cluster_id: Some(start.cluster_id), would_preempt: start.preempted.clone(), reason: None }
-    } else if let Some(f) = plan.dependency_failures.iter().find(|f| f.deployment_id == candidate.id) {
+        DryRunResult {
+            outcome: "start",
+            cluster_id: Some(start.cluster_id),
+            would_preempt: start.preempted.clone(),
+            reason: None,
+        }
+    } else if let Some(f) = plan
+        .dependency_failures
+        .iter()
+        .find(|f| f.deployment_id == candidate.id)
+    {
         let reason = serde_json::json!({"code": "dependency_failed",
             "message": format!("dependency {} failed or was cancelled", f.dependency_id)});
-        DryRunResult { outcome: "reject", cluster_id: d.cluster_id, would_preempt: vec![], reason: Some(reason) }
+        DryRunResult {
+            outcome: "reject",
+            cluster_id: d.cluster_id,
+            would_preempt: vec![],
+            reason: Some(reason),
+        }
     } else {
         let reason = plan
             .waiting
             .iter()
             .find(|w| w.deployment_id == candidate.id)
             .map(|w| serde_json::to_value(&w.reason).expect("reasons serialize"));
-        DryRunResult { outcome: "queue", cluster_id: d.cluster_id, would_preempt: vec![], reason }
+        DryRunResult {
+            outcome: "queue",
+            cluster_id: d.cluster_id,
+            would_preempt: vec![],
+            reason,
+        }
     };
     Ok(json(StatusCode::OK, &result))
 }
 
 async fn dependency_state_of(state: &AppState, deps: &[Uuid]) -> Result<DependencyState, ApiError> {
-    let rows = sqlx::query!("SELECT id, status FROM deployments WHERE id = ANY($1) ORDER BY id", deps)
-        .fetch_all(&state.db)
-        .await?;
-    if let Some(failed) = rows.iter().find(|r| r.status == "failed" || r.status == "cancelled") {
-        return Ok(DependencyState::Failed { dependency: failed.id });
+    let rows = sqlx::query!(
+        "SELECT id, status FROM deployments WHERE id = ANY($1) ORDER BY id",
+        deps
+    )
+    .fetch_all(&state.db)
+    .await?;
+    if let Some(failed) = rows
+        .iter()
+        .find(|r| r.status == "failed" || r.status == "cancelled")
+    {
+        return Ok(DependencyState::Failed {
+            dependency: failed.id,
+        });
     }
-    let unfinished: Vec<Uuid> = rows.iter().filter(|r| r.status != "succeeded").map(|r| r.id).collect();
-    Ok(if unfinished.is_empty() { DependencyState::Satisfied } else { DependencyState::Waiting { unfinished } })
+    let unfinished: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.status != "succeeded")
+        .map(|r| r.id)
+        .collect();
+    Ok(if unfinished.is_empty() {
+        DependencyState::Satisfied
+    } else {
+        DependencyState::Waiting { unfinished }
+    })
 }

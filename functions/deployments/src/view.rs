@@ -113,8 +113,14 @@ pub struct ListFilter {
 }
 
 /// Deployments of the organizations `user` belongs to, newest first.
-pub async fn list_visible(db: &PgPool, user: Uuid, f: &ListFilter) -> sqlx::Result<Vec<Deployment>> {
-    let (before_at, before_id) = f.before.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+pub async fn list_visible(
+    db: &PgPool,
+    user: Uuid,
+    f: &ListFilter,
+) -> sqlx::Result<Vec<Deployment>> {
+    let (before_at, before_id) = f
+        .before
+        .map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let rows = sqlx::query_as!(
         DeploymentRow,
         r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,

@@ -20,9 +20,21 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
     let path = req.uri().path();
     match path {
-        "/openapi.json" => Ok(asset(StatusCode::OK, "application/json", spec::json().as_bytes().to_vec())),
-        "/redoc" | "/redoc/" => Ok(asset(StatusCode::OK, "text/html; charset=utf-8", REDOC_HTML.as_bytes().to_vec())),
-        "/redoc/redoc.standalone.js" => Ok(asset(StatusCode::OK, "application/javascript", REDOC_JS.to_vec())),
+        "/openapi.json" => Ok(asset(
+            StatusCode::OK,
+            "application/json",
+            spec::json().as_bytes().to_vec(),
+        )),
+        "/redoc" | "/redoc/" => Ok(asset(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            REDOC_HTML.as_bytes().to_vec(),
+        )),
+        "/redoc/redoc.standalone.js" => Ok(asset(
+            StatusCode::OK,
+            "application/javascript",
+            REDOC_JS.to_vec(),
+        )),
         "/docs" => Ok(redirect("/docs/")),
         p if p.starts_with("/docs/") => swagger(&p["/docs/".len()..]),
         _ => Err(route_not_found()),
@@ -42,9 +54,15 @@ fn swagger(tail: &str) -> Result<Response, ApiError> {
         .clone();
     let file = if tail.is_empty() { "index.html" } else { tail };
     match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(file)) => Ok(asset(StatusCode::OK, &file.content_type, file.bytes.to_vec())),
+        Ok(Some(file)) => Ok(asset(
+            StatusCode::OK,
+            &file.content_type,
+            file.bytes.to_vec(),
+        )),
         Ok(None) => Err(route_not_found()),
-        Err(err) => Err(ApiError::Unexpected(shared::error::AnyError::msg(err.to_string()))),
+        Err(err) => Err(ApiError::Unexpected(shared::error::AnyError::msg(
+            err.to_string(),
+        ))),
     }
 }
 

@@ -5,11 +5,16 @@ use shared::testing::{body_json, TestRequest};
 use std::collections::BTreeSet;
 
 fn template_routes() -> BTreeSet<(String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+        .unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let mut routes = BTreeSet::new();
     for (_, resource) in doc["Resources"].as_mapping().unwrap() {
-        let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(|e| e.as_mapping()) else {
+        let Some(events) = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(|e| e.as_mapping())
+        else {
             continue;
         };
         for (_, event) in events {
@@ -19,7 +24,13 @@ fn template_routes() -> BTreeSet<(String, String)> {
             let path = event["Properties"]["Path"].as_str().unwrap().to_string();
             // A greedy asset route ({proxy+}) serves files, not an API operation.
             if !path.contains("+}") {
-                routes.insert((event["Properties"]["Method"].as_str().unwrap().to_lowercase(), path));
+                routes.insert((
+                    event["Properties"]["Method"]
+                        .as_str()
+                        .unwrap()
+                        .to_lowercase(),
+                    path,
+                ));
             }
         }
     }
@@ -45,8 +56,14 @@ async fn every_template_route_is_documented_and_every_documented_route_exists() 
     let (template, documented) = (template_routes(), spec_routes(&spec));
     let undocumented: Vec<_> = template.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&template).collect();
-    assert!(undocumented.is_empty(), "routes missing from the spec: {undocumented:?}");
-    assert!(unrouted.is_empty(), "spec paths missing from template.yaml: {unrouted:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the spec: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "spec paths missing from template.yaml: {unrouted:?}"
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,13 @@ pub async fn insert_invite(
     .fetch_one(&mut **tx)
     .await?;
     // The stored expiry (microseconds), so what we return equals what we later list.
-    Ok(CreatedInvite { id: row.id, code, role, expires_at: row.expires_at, max_uses })
+    Ok(CreatedInvite {
+        id: row.id,
+        code,
+        role,
+        expires_at: row.expires_at,
+        max_uses,
+    })
 }
 
 /// Create an invite code.
@@ -79,12 +85,22 @@ pub async fn insert_invite(
               (status = 422, body = shared::error::Problem)))]
 pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        org,
+        Action::Administer,
+        "organization",
+    )
+    .await?;
     let body: CreateInvite = parse_json(req)?;
     let mut errors = Errors::new();
     let hours = body.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
     if !(1..=MAX_EXPIRY_HOURS).contains(&hours) {
-        errors.add("expires_in_hours", format!("must be between 1 and {MAX_EXPIRY_HOURS}"));
+        errors.add(
+            "expires_in_hours",
+            format!("must be between 1 and {MAX_EXPIRY_HOURS}"),
+        );
     }
     if let Some(n) = body.max_uses {
         if !(1..=100_000).contains(&n) {
@@ -113,7 +129,14 @@ pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Respon
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
 pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        org,
+        Action::Administer,
+        "organization",
+    )
+    .await?;
     let invites: Vec<Invite> = sqlx::query!(
         r#"SELECT id, role AS "role: Role", expires_at, max_uses, uses, revoked_at, created_at
            FROM invite_codes WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"#,
@@ -140,9 +163,21 @@ pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response
     security(("bearer" = [])), params(("id" = Uuid, Path), ("invite_id" = Uuid, Path)),
     responses((status = 204), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
-pub async fn revoke(state: &AppState, req: &Request, org: Uuid, invite: Uuid) -> Result<Response, ApiError> {
+pub async fn revoke(
+    state: &AppState,
+    req: &Request,
+    org: Uuid,
+    invite: Uuid,
+) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        org,
+        Action::Administer,
+        "organization",
+    )
+    .await?;
     let found = sqlx::query!(
         "UPDATE invite_codes SET revoked_at = COALESCE(revoked_at, now())
          WHERE id = $1 AND organization_id = $2 RETURNING id",

@@ -59,15 +59,26 @@ pub async fn join(state: &AppState, req: &Request) -> Result<Response, ApiError>
     .await?;
     if inserted.rows_affected() == 0 {
         // Rolled back: a member re-using a code does not spend one of its uses.
-        return Err(ApiError::Conflict("you are already a member of this organization".into()));
+        return Err(ApiError::Conflict(
+            "you are already a member of this organization".into(),
+        ));
     }
-    let name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1", invite.organization_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let name = sqlx::query_scalar!(
+        "SELECT name FROM organizations WHERE id = $1",
+        invite.organization_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     let role = invite.role;
     Ok(json(
         StatusCode::OK,
-        &Joined { organization: OrganizationRef { id: invite.organization_id, name }, role },
+        &Joined {
+            organization: OrganizationRef {
+                id: invite.organization_id,
+                name,
+            },
+            role,
+        },
     ))
 }

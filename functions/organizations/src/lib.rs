@@ -6,7 +6,9 @@ pub mod members;
 pub mod orgs;
 
 use lambda_http::http::Method;
-use shared::http::{finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response};
+use shared::http::{
+    finish, method_not_allowed, path_id, route_not_found, segments_after, Request, Response,
+};
 use shared::{ApiError, AppState};
 
 pub const PREFIX: &str = "/api/v1/organizations";

@@ -52,9 +52,21 @@ pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "would leave the organization without an admin", body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn change_role(state: &AppState, req: &Request, org: Uuid, user: Uuid) -> Result<Response, ApiError> {
+pub async fn change_role(
+    state: &AppState,
+    req: &Request,
+    org: Uuid,
+    user: Uuid,
+) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+    authorize(
+        &state.db,
+        caller.id,
+        org,
+        Action::Administer,
+        "organization",
+    )
+    .await?;
     let body: ChangeRole = parse_json(req)?;
     let mut tx = lock_organization(state, org).await?;
     let current = member_role(&mut tx, org, user).await?;
@@ -84,10 +96,22 @@ pub async fn change_role(state: &AppState, req: &Request, org: Uuid, user: Uuid)
     responses((status = 204), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "the last admin cannot leave", body = shared::error::Problem)))]
-pub async fn remove(state: &AppState, req: &Request, org: Uuid, user: Uuid) -> Result<Response, ApiError> {
+pub async fn remove(
+    state: &AppState,
+    req: &Request,
+    org: Uuid,
+    user: Uuid,
+) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
     if caller.id != user {
-        authorize(&state.db, caller.id, org, Action::Administer, "organization").await?;
+        authorize(
+            &state.db,
+            caller.id,
+            org,
+            Action::Administer,
+            "organization",
+        )
+        .await?;
     } else if role_in(&state.db, caller.id, org).await?.is_none() {
         return Err(ApiError::not_found("organization"));
     }
@@ -95,14 +119,21 @@ pub async fn remove(state: &AppState, req: &Request, org: Uuid, user: Uuid) -> R
     if member_role(&mut tx, org, user).await? == Role::Admin {
         ensure_another_admin(&mut tx, org).await?;
     }
-    sqlx::query!("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2", org, user)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2",
+        org,
+        user
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(no_content())
 }
 
-async fn lock_organization(state: &AppState, org: Uuid) -> Result<Transaction<'static, Postgres>, ApiError> {
+async fn lock_organization(
+    state: &AppState,
+    org: Uuid,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
     let mut tx = state.db.begin().await?;
     sqlx::query!("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", org)
         .fetch_optional(&mut *tx)
@@ -111,7 +142,11 @@ async fn lock_organization(state: &AppState, org: Uuid) -> Result<Transaction<'s
     Ok(tx)
 }
 
-async fn member_role(tx: &mut Transaction<'_, Postgres>, org: Uuid, user: Uuid) -> Result<Role, ApiError> {
+async fn member_role(
+    tx: &mut Transaction<'_, Postgres>,
+    org: Uuid,
+    user: Uuid,
+) -> Result<Role, ApiError> {
     sqlx::query_scalar!(
         r#"SELECT role AS "role: Role" FROM memberships WHERE organization_id = $1 AND user_id = $2"#,
         org,
@@ -122,7 +157,10 @@ async fn member_role(tx: &mut Transaction<'_, Postgres>, org: Uuid, user: Uuid) 
     .ok_or_else(|| ApiError::not_found("member"))
 }
 
-async fn ensure_another_admin(tx: &mut Transaction<'_, Postgres>, org: Uuid) -> Result<(), ApiError> {
+async fn ensure_another_admin(
+    tx: &mut Transaction<'_, Postgres>,
+    org: Uuid,
+) -> Result<(), ApiError> {
     let admins = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM memberships WHERE organization_id = $1 AND role = 'admin'"#,
         org

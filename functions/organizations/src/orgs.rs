@@ -76,7 +76,11 @@ pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiErro
         created_at: org.created_at,
     };
     let location = format!("/api/v1/organizations/{}", org.id);
-    Ok(with_header(json(StatusCode::CREATED, &body), "location", &location))
+    Ok(with_header(
+        json(StatusCode::CREATED, &body),
+        "location",
+        &location,
+    ))
 }
 
 /// The organizations the caller belongs to, with the caller's role in each.
@@ -125,6 +129,12 @@ pub async fn get(state: &AppState, req: &Request, org: Uuid) -> Result<Response,
     .ok_or_else(|| ApiError::not_found("organization"))?;
     Ok(json(
         StatusCode::OK,
-        &Organization { id: row.id, name: row.name, role, member_count: row.member_count, created_at: row.created_at },
+        &Organization {
+            id: row.id,
+            name: row.name,
+            role,
+            member_count: row.member_count,
+            created_at: row.created_at,
+        },
     ))
 }

@@ -14,7 +14,10 @@ async fn invites_of(state: &AppState, admin: &User, org: &Value) -> Vec<Value> {
 
 async fn uses_of(state: &AppState, admin: &User, org: &Value, invite: &Value) -> i64 {
     let all = invites_of(state, admin, org).await;
-    let found = all.iter().find(|i| i["id"] == invite["id"]).expect("the invite is listed");
+    let found = all
+        .iter()
+        .find(|i| i["id"] == invite["id"])
+        .expect("the invite is listed");
     found["uses"].as_i64().unwrap()
 }
 
@@ -34,7 +37,12 @@ async fn joining_with_a_code_makes_me_a_developer(db: PgPool) {
     assert_eq!(list[0]["role"], "developer");
     // Surrounding whitespace from a copy-paste does not matter.
     let carol = user(&state, "carol").await;
-    join_ok(&state, &carol, &format!("  {}\n", org["invite_code"].as_str().unwrap())).await;
+    join_ok(
+        &state,
+        &carol,
+        &format!("  {}\n", org["invite_code"].as_str().unwrap()),
+    )
+    .await;
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -52,7 +60,11 @@ async fn joining_grants_the_role_of_the_invite(db: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn joining_when_already_a_member_is_409_and_spends_no_use(db: PgPool) {
     let state = test_state(db);
-    let (ada, bob, carol) = (user(&state, "ada").await, user(&state, "bob").await, user(&state, "carol").await);
+    let (ada, bob, carol) = (
+        user(&state, "ada").await,
+        user(&state, "bob").await,
+        user(&state, "carol").await,
+    );
     let org = create_org(&state, &ada, "Analytical").await;
     let single = invite(&state, &ada, &org, json!({"role": "viewer", "max_uses": 1})).await;
 
@@ -69,7 +81,10 @@ async fn joining_when_already_a_member_is_409_and_spends_no_use(db: PgPool) {
     // A member re-using the default code: 409, and the count does not move.
     join_ok(&state, &carol, org["invite_code"].as_str().unwrap()).await;
     let default_before = invites_of(&state, &ada, &org).await;
-    assert_problem(&join(&state, &carol, org["invite_code"].as_str().unwrap()).await, 409);
+    assert_problem(
+        &join(&state, &carol, org["invite_code"].as_str().unwrap()).await,
+        409,
+    );
     assert_eq!(invites_of(&state, &ada, &org).await, default_before);
 }
 
@@ -89,8 +104,20 @@ async fn unknown_codes_are_404(db: PgPool) {
 async fn joining_without_a_code_is_422(db: PgPool) {
     let state = test_state(db);
     let bob = user(&state, "bob").await;
-    assert_problem(&post(&state, &bob, &format!("{ORGS}/join"), json!({})).await, 422);
-    assert_problem(&post(&state, &bob, &format!("{ORGS}/join"), json!({"invite_code": 42})).await, 422);
+    assert_problem(
+        &post(&state, &bob, &format!("{ORGS}/join"), json!({})).await,
+        422,
+    );
+    assert_problem(
+        &post(
+            &state,
+            &bob,
+            &format!("{ORGS}/join"),
+            json!({"invite_code": 42}),
+        )
+        .await,
+        422,
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -99,7 +126,12 @@ async fn revoked_codes_are_404(db: PgPool) {
     let (ada, bob) = (user(&state, "ada").await, user(&state, "bob").await);
     let org = create_org(&state, &ada, "Analytical").await;
     let inv = invite(&state, &ada, &org, json!({})).await;
-    let response = delete(&state, &ada, &format!("{ORGS}/{}/invites/{}", id_of(&org), id_of(&inv))).await;
+    let response = delete(
+        &state,
+        &ada,
+        &format!("{ORGS}/{}/invites/{}", id_of(&org), id_of(&inv)),
+    )
+    .await;
     assert_eq!(response.status(), 204);
     assert_problem(&join(&state, &bob, code_of(&inv)).await, 404);
 }
@@ -118,14 +150,21 @@ async fn expired_codes_are_404(db: PgPool) {
         .unwrap();
     let expired = assert_problem(&join(&state, &bob, code_of(&inv)).await, 404);
     // Same answer as for a code that never existed.
-    assert_eq!(expired, assert_problem(&join(&state, &bob, "nope").await, 404));
+    assert_eq!(
+        expired,
+        assert_problem(&join(&state, &bob, "nope").await, 404)
+    );
     assert_eq!(uses_of(&state, &ada, &org, &inv).await, 0);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn used_up_codes_are_404(db: PgPool) {
     let state = test_state(db);
-    let (ada, bob, carol) = (user(&state, "ada").await, user(&state, "bob").await, user(&state, "carol").await);
+    let (ada, bob, carol) = (
+        user(&state, "ada").await,
+        user(&state, "bob").await,
+        user(&state, "carol").await,
+    );
     let org = create_org(&state, &ada, "Analytical").await;
     let inv = invite(&state, &ada, &org, json!({"max_uses": 1})).await;
     join_ok(&state, &bob, code_of(&inv)).await;
@@ -147,6 +186,11 @@ async fn a_member_who_left_can_join_again(db: PgPool) {
     let (ada, bob) = (user(&state, "ada").await, user(&state, "bob").await);
     let org = create_org(&state, &ada, "Analytical").await;
     join_ok(&state, &bob, org["invite_code"].as_str().unwrap()).await;
-    assert_eq!(delete(&state, &bob, &member_path(&org, &bob)).await.status(), 204);
+    assert_eq!(
+        delete(&state, &bob, &member_path(&org, &bob))
+            .await
+            .status(),
+        204
+    );
     join_ok(&state, &bob, org["invite_code"].as_str().unwrap()).await;
 }

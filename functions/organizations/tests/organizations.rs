@@ -9,15 +9,27 @@ use sqlx::PgPool;
 async fn creating_an_organization_makes_me_its_admin_with_an_invite_code(db: PgPool) {
     let state = test_state(db);
     let ada = user(&state, "ada").await;
-    let response = post(&state, &ada, ORGS, json!({"name": "  Analytical Engines  "})).await;
+    let response = post(
+        &state,
+        &ada,
+        ORGS,
+        json!({"name": "  Analytical Engines  "}),
+    )
+    .await;
     assert_eq!(response.status(), 201, "{}", body_json(&response));
     let org = body_json(&response);
-    assert_eq!(keys(&org), ["created_at", "id", "invite_code", "name", "role"]);
+    assert_eq!(
+        keys(&org),
+        ["created_at", "id", "invite_code", "name", "role"]
+    );
     assert_eq!(org["name"], "Analytical Engines");
     assert_eq!(org["role"], "admin");
     let id = uuid::Uuid::parse_str(id_of(&org)).expect("a UUID id");
     chrono::DateTime::parse_from_rfc3339(org["created_at"].as_str().unwrap()).expect("RFC 3339");
-    assert_eq!(response.headers()["location"], format!("{ORGS}/{id}").as_str());
+    assert_eq!(
+        response.headers()["location"],
+        format!("{ORGS}/{id}").as_str()
+    );
 
     // The invite code is real: it lets someone join as a developer.
     let bob = user(&state, "bob").await;
@@ -30,7 +42,12 @@ async fn creating_an_organization_makes_me_its_admin_with_an_invite_code(db: PgP
 async fn organization_names_must_have_1_to_100_characters(db: PgPool) {
     let state = test_state(db);
     let ada = user(&state, "ada").await;
-    for name in [String::new(), "   ".to_string(), "x".repeat(101), "a\u{0}b".to_string()] {
+    for name in [
+        String::new(),
+        "   ".to_string(),
+        "x".repeat(101),
+        "a\u{0}b".to_string(),
+    ] {
         let response = post(&state, &ada, ORGS, json!({"name": name})).await;
         assert_field_error(&response, "name");
     }
@@ -40,7 +57,10 @@ async fn organization_names_must_have_1_to_100_characters(db: PgPool) {
     assert_eq!(body_json(&get(&state, &ada, ORGS).await), json!([]));
     // 100 characters (not bytes) are fine.
     let longest = "é".repeat(100);
-    assert_eq!(create_org(&state, &ada, &longest).await["name"], longest.as_str());
+    assert_eq!(
+        create_org(&state, &ada, &longest).await["name"],
+        longest.as_str()
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -49,12 +69,20 @@ async fn organizations_need_a_valid_token(db: PgPool) {
     let ada = user(&state, "ada").await;
     let org = create_org(&state, &ada, "Analytical").await;
     let body = json!({"name": "Anonymous"}).to_string();
-    let request = TestRequest::post(ORGS).raw("application/json", body.clone()).build();
+    let request = TestRequest::post(ORGS)
+        .raw("application/json", body.clone())
+        .build();
     assert_problem(&send(&state, request).await, 401);
-    let request =
-        TestRequest::post(ORGS).header("authorization", "Bearer not-a-jwt").raw("application/json", body).build();
+    let request = TestRequest::post(ORGS)
+        .header("authorization", "Bearer not-a-jwt")
+        .raw("application/json", body)
+        .build();
     assert_problem(&send(&state, request).await, 401);
-    for path in [ORGS.to_string(), format!("{ORGS}/{}", id_of(&org)), format!("{ORGS}/{}/members", id_of(&org))] {
+    for path in [
+        ORGS.to_string(),
+        format!("{ORGS}/{}", id_of(&org)),
+        format!("{ORGS}/{}/members", id_of(&org)),
+    ] {
         assert_problem(&send(&state, TestRequest::get(&path).build()).await, 401);
     }
 }
@@ -62,7 +90,11 @@ async fn organizations_need_a_valid_token(db: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn list_shows_only_my_organizations_with_my_role(db: PgPool) {
     let state = test_state(db);
-    let (ada, bob, carol) = (user(&state, "ada").await, user(&state, "bob").await, user(&state, "carol").await);
+    let (ada, bob, carol) = (
+        user(&state, "ada").await,
+        user(&state, "bob").await,
+        user(&state, "carol").await,
+    );
     let analytical = create_org(&state, &ada, "Analytical").await;
     let babbage = create_org(&state, &bob, "Babbage").await;
     create_org(&state, &carol, "Carol's").await;
@@ -74,7 +106,12 @@ async fn list_shows_only_my_organizations_with_my_role(db: PgPool) {
     let list = list.as_array().unwrap();
     let mut seen: Vec<(String, String)> = list
         .iter()
-        .map(|o| (o["id"].as_str().unwrap().to_string(), o["role"].as_str().unwrap().to_string()))
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap().to_string(),
+                o["role"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     seen.sort();
     let mut expected = vec![
@@ -83,7 +120,9 @@ async fn list_shows_only_my_organizations_with_my_role(db: PgPool) {
     ];
     expected.sort();
     assert_eq!(seen, expected);
-    assert!(list.iter().all(|o| o.get("invite_code").is_none() && o["name"].is_string()));
+    assert!(list
+        .iter()
+        .all(|o| o.get("invite_code").is_none() && o["name"].is_string()));
 
     let ada_list = body_json(&get(&state, &ada, ORGS).await);
     assert_eq!(ada_list.as_array().unwrap().len(), 1);
@@ -115,12 +154,27 @@ async fn getting_an_organization_i_cannot_see_is_404(db: PgPool) {
     let state = test_state(db);
     let (ada, eve) = (user(&state, "ada").await, user(&state, "eve").await);
     let org = create_org(&state, &ada, "Analytical").await;
-    let not_mine = assert_problem(&get(&state, &eve, &format!("{ORGS}/{}", id_of(&org))).await, 404);
-    let random = assert_problem(&get(&state, &eve, &format!("{ORGS}/{}", uuid::Uuid::new_v4())).await, 404);
+    let not_mine = assert_problem(
+        &get(&state, &eve, &format!("{ORGS}/{}", id_of(&org))).await,
+        404,
+    );
+    let random = assert_problem(
+        &get(&state, &eve, &format!("{ORGS}/{}", uuid::Uuid::new_v4())).await,
+        404,
+    );
     // Indistinguishable: nobody learns which organizations exist.
     assert_eq!(not_mine, random);
-    assert_problem(&get(&state, &ada, &format!("{ORGS}/{}", uuid::Uuid::new_v4())).await, 404);
+    assert_problem(
+        &get(&state, &ada, &format!("{ORGS}/{}", uuid::Uuid::new_v4())).await,
+        404,
+    );
     assert_problem(&get(&state, &ada, &format!("{ORGS}/not-a-uuid")).await, 404);
-    assert_problem(&get(&state, &ada, &format!("{ORGS}/{}x", id_of(&org))).await, 404);
-    assert_problem(&get(&state, &ada, &format!("{ORGS}/{}/nonsense", id_of(&org))).await, 404);
+    assert_problem(
+        &get(&state, &ada, &format!("{ORGS}/{}x", id_of(&org))).await,
+        404,
+    );
+    assert_problem(
+        &get(&state, &ada, &format!("{ORGS}/{}/nonsense", id_of(&org))).await,
+        404,
+    );
 }

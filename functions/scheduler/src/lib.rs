@@ -30,7 +30,11 @@ pub async fn handle_sqs(state: &AppState, batch: SqsEvent) -> SqsBatchResponse {
     let mut by_org: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for record in batch.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match record.body.as_deref().map(serde_json::from_str::<ScheduleRequest>) {
+        match record
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<ScheduleRequest>)
+        {
             Some(Ok(request)) => by_org.entry(request.organization_id).or_default().push(id),
             // Retrying cannot fix a malformed message; the sweep covers whatever it meant.
             _ => tracing::error!(message_id = %id, "dropping a malformed scheduling message"),
@@ -70,7 +74,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepSummary> {
     )
     .fetch_all(&state.db)
     .await?;
-    let mut summary = SweepSummary { organizations: orgs.len(), ..Default::default() };
+    let mut summary = SweepSummary {
+        organizations: orgs.len(),
+        ..Default::default()
+    };
     for org in orgs {
         match run_pass(state, org).await {
             Ok(pass) => {

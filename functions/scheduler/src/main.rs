@@ -8,7 +8,10 @@ async fn main() -> Result<(), Error> {
     let state = AppState::from_env().await?;
     run(service_fn(|event: LambdaEvent<Value>| {
         let state = &state;
-        async move { scheduler::handle_event(state, event.payload).await }
+        async move {
+            state.prepare_invocation().await?;
+            scheduler::handle_event(state, event.payload).await
+        }
     }))
     .await
 }

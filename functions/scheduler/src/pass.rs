@@ -43,9 +43,17 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
     let mut tx = state.db.begin().await?;
     let clusters = snapshot::load_clusters(&mut tx, org, true).await?;
     let expired = expire_overdue(&mut tx, org).await?;
-    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(&mut *tx).await?;
-    let input =
-        snapshot::load_input(&mut tx, org, clusters, now, state.config.preemption_min_runtime_seconds).await?;
+    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let input = snapshot::load_input(
+        &mut tx,
+        org,
+        clusters,
+        now,
+        state.config.preemption_min_runtime_seconds,
+    )
+    .await?;
     let plan = scheduling::plan(&input);
     apply(&mut tx, &plan).await?;
     tx.commit().await?;
@@ -100,8 +108,16 @@ async fn fail_for_dependencies(conn: &mut PgConnection, plan: &Plan) -> Result<(
     if plan.dependency_failures.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = plan.dependency_failures.iter().map(|f| f.deployment_id).collect();
-    let deps: Vec<Uuid> = plan.dependency_failures.iter().map(|f| f.dependency_id).collect();
+    let ids: Vec<Uuid> = plan
+        .dependency_failures
+        .iter()
+        .map(|f| f.deployment_id)
+        .collect();
+    let deps: Vec<Uuid> = plan
+        .dependency_failures
+        .iter()
+        .map(|f| f.dependency_id)
+        .collect();
     sqlx::query!(
         r#"WITH f AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) AS f(id, dep)),
            failed AS (

@@ -36,8 +36,14 @@ async fn preempts_both_when_both_are_needed(db: PgPool) {
         assert_eq!(preemptions, 1);
         assert_eq!(reason.unwrap()["code"], "preempted");
         let events = f.events(victim).await;
-        assert!(events.contains(&("preempted".to_string(), Some(high))), "{events:?}");
-        assert!(events.contains(&("requeued".to_string(), Some(high))), "{events:?}");
+        assert!(
+            events.contains(&("preempted".to_string(), Some(high))),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&("requeued".to_string(), Some(high))),
+            "{events:?}"
+        );
     }
     f.assert_books_balance().await;
 }
@@ -146,7 +152,11 @@ async fn max_runtime_is_enforced_and_frees_capacity(db: PgPool) {
     let f = Fixture::new(db).await;
     let c = f.cluster(2, 8, 0).await;
     let long = f.submit(spec(Some(c), 50, 2, 8, 0)).await;
-    sqlx::query("UPDATE deployments SET max_runtime_seconds = 60 WHERE id = $1").bind(long).execute(f.db()).await.unwrap();
+    sqlx::query("UPDATE deployments SET max_runtime_seconds = 60 WHERE id = $1")
+        .bind(long)
+        .execute(f.db())
+        .await
+        .unwrap();
     f.pass().await;
     assert_eq!(f.status(long).await, "running");
     let next = f.submit(spec(Some(c), 50, 2, 8, 0)).await;
@@ -210,6 +220,9 @@ async fn a_second_pass_over_the_same_state_changes_nothing(db: PgPool) {
     let summary = f.pass().await;
     assert_eq!(summary.started, 0);
     assert_eq!(summary.preempted, 0);
-    assert_eq!(f.events(a).await.len() + f.events(b).await.len(), events_before);
+    assert_eq!(
+        f.events(a).await.len() + f.events(b).await.len(),
+        events_before
+    );
     f.assert_books_balance().await;
 }

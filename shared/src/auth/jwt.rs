@@ -30,7 +30,10 @@ pub fn issue_access_token(config: &Config, user_id: Uuid) -> anyhow::Result<Stri
 }
 
 /// Accepts only HS256 tokens signed with our secret, for our issuer and audience, unexpired.
-pub fn verify_access_token(config: &Config, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+pub fn verify_access_token(
+    config: &Config,
+    token: &str,
+) -> Result<Claims, jsonwebtoken::errors::Error> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[&config.jwt_issuer]);
     validation.set_audience(&[&config.jwt_audience]);

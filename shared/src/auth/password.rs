@@ -1,6 +1,8 @@
 //! argon2id password hashing, run on the blocking pool: it is CPU-bound by design.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::OnceLock;
@@ -25,10 +27,14 @@ pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
 
 /// Verifies `password` against `stored`. With no stored hash (unknown user) it still does the
 /// work of one verification, so response time does not reveal which usernames exist.
-pub async fn verify_password(stored: Option<String>, password: SecretString) -> anyhow::Result<bool> {
+pub async fn verify_password(
+    stored: Option<String>,
+    password: SecretString,
+) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
-        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("bad stored hash: {e}"))?;
+        let parsed =
+            PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("bad stored hash: {e}"))?;
         Ok(hasher()
             .verify_password(password.expose_secret().as_bytes(), &parsed)
             .is_ok())
@@ -54,10 +60,23 @@ mod tests {
 
     #[tokio::test]
     async fn right_password_verifies_and_wrong_one_does_not() {
-        let hash = hash_password("correct horse battery".to_string().into()).await.unwrap();
+        let hash = hash_password("correct horse battery".to_string().into())
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(Some(hash.clone()), "correct horse battery".to_string().into()).await.unwrap());
-        assert!(!verify_password(Some(hash), "wrong horse".to_string().into()).await.unwrap());
-        assert!(!verify_password(None, "anything".to_string().into()).await.unwrap());
+        assert!(verify_password(
+            Some(hash.clone()),
+            "correct horse battery".to_string().into()
+        )
+        .await
+        .unwrap());
+        assert!(
+            !verify_password(Some(hash), "wrong horse".to_string().into())
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password(None, "anything".to_string().into())
+            .await
+            .unwrap());
     }
 }

@@ -18,20 +18,33 @@ pub fn email_of(name: &str) -> String {
 }
 
 pub async fn try_register(state: &AppState, body: Value) -> Response {
-    send(state, TestRequest::post("/api/v1/auth/register").json(body).build()).await
+    send(
+        state,
+        TestRequest::post("/api/v1/auth/register")
+            .json(body)
+            .build(),
+    )
+    .await
 }
 
 /// Registers `name` (email `name@example.com`, password [`PASSWORD`]) and returns the user.
 pub async fn register(state: &AppState, name: &str) -> Value {
-    let response =
-        try_register(state, json!({"username": name, "email": email_of(name), "password": PASSWORD})).await;
+    let response = try_register(
+        state,
+        json!({"username": name, "email": email_of(name), "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 201, "{}", body_json(&response));
     body_json(&response)
 }
 
 pub async fn try_login(state: &AppState, username: &str, password: &str) -> Response {
     let body = json!({"username": username, "password": password});
-    send(state, TestRequest::post("/api/v1/auth/login").json(body).build()).await
+    send(
+        state,
+        TestRequest::post("/api/v1/auth/login").json(body).build(),
+    )
+    .await
 }
 
 /// Logs `name` in with [`PASSWORD`] and returns the token pair.
@@ -50,17 +63,29 @@ pub fn refresh_token(tokens: &Value) -> &str {
 }
 
 pub async fn me(state: &AppState, token: &str) -> Response {
-    send(state, TestRequest::get("/api/v1/auth/me").bearer(token).build()).await
+    send(
+        state,
+        TestRequest::get("/api/v1/auth/me").bearer(token).build(),
+    )
+    .await
 }
 
 pub async fn refresh(state: &AppState, token: &str) -> Response {
     let body = json!({"refresh_token": token});
-    send(state, TestRequest::post("/api/v1/auth/refresh").json(body).build()).await
+    send(
+        state,
+        TestRequest::post("/api/v1/auth/refresh").json(body).build(),
+    )
+    .await
 }
 
 pub async fn logout(state: &AppState, token: &str) -> Response {
     let body = json!({"refresh_token": token});
-    send(state, TestRequest::post("/api/v1/auth/logout").json(body).build()).await
+    send(
+        state,
+        TestRequest::post("/api/v1/auth/logout").json(body).build(),
+    )
+    .await
 }
 
 /// The test config with some settings changed.
@@ -74,19 +99,41 @@ pub fn config_with(change: impl FnOnce(&mut Config)) -> Config {
 pub fn assert_problem(response: &Response, status: u16) -> Value {
     let body = body_json(response);
     assert_eq!(response.status(), status, "{body}");
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(
+        body["type"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
     body
 }
 
 /// Asserts a 422 whose field-level `errors` include `field`; returns the body.
 pub fn assert_field_error(response: &Response, field: &str) -> Value {
     let body = assert_problem(response, 422);
-    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors array: {body}"));
-    assert!(errors.iter().any(|e| e["field"] == field), "no error for {field}: {body}");
-    assert!(errors.iter().all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())), "{body}");
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array: {body}"));
+    assert!(
+        errors.iter().any(|e| e["field"] == field),
+        "no error for {field}: {body}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "{body}"
+    );
     body
 }

@@ -23,15 +23,21 @@ pub async fn send(state: &AppState, request: Request) -> Response {
 /// A registered user with a valid access token.
 pub async fn user(state: &AppState, name: &str) -> User {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'unused')")
-        .bind(id)
-        .bind(name)
-        .bind(format!("{name}@example.com"))
-        .execute(&state.db)
-        .await
-        .expect("insert a user");
+    sqlx::query(
+        "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'unused')",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(format!("{name}@example.com"))
+    .execute(&state.db)
+    .await
+    .expect("insert a user");
     let token = shared::auth::jwt::issue_access_token(&state.config, id).expect("a token");
-    User { id, name: name.to_string(), token }
+    User {
+        id,
+        name: name.to_string(),
+        token,
+    }
 }
 
 pub async fn get(state: &AppState, who: &User, path: &str) -> Response {
@@ -39,11 +45,25 @@ pub async fn get(state: &AppState, who: &User, path: &str) -> Response {
 }
 
 pub async fn post(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(state, TestRequest::post(path).bearer(&who.token).json(body).build()).await
+    send(
+        state,
+        TestRequest::post(path)
+            .bearer(&who.token)
+            .json(body)
+            .build(),
+    )
+    .await
 }
 
 pub async fn patch(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(state, TestRequest::patch(path).bearer(&who.token).json(body).build()).await
+    send(
+        state,
+        TestRequest::patch(path)
+            .bearer(&who.token)
+            .json(body)
+            .build(),
+    )
+    .await
 }
 
 pub async fn delete(state: &AppState, who: &User, path: &str) -> Response {
@@ -62,7 +82,13 @@ pub fn id_of(value: &Value) -> &str {
 }
 
 pub async fn join(state: &AppState, who: &User, code: &str) -> Response {
-    post(state, who, &format!("{ORGS}/join"), json!({"invite_code": code})).await
+    post(
+        state,
+        who,
+        &format!("{ORGS}/join"),
+        json!({"invite_code": code}),
+    )
+    .await
 }
 
 /// Joins with `code` and asserts success.
@@ -105,9 +131,15 @@ pub fn member_path(org: &Value, user: &User) -> String {
 pub fn assert_problem(response: &Response, status: u16) -> Value {
     let body = body_json(response);
     assert_eq!(response.status(), status, "{body}");
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     for key in ["type", "title", "detail"] {
-        assert!(body[key].as_str().is_some_and(|t| !t.is_empty()), "{key}: {body}");
+        assert!(
+            body[key].as_str().is_some_and(|t| !t.is_empty()),
+            "{key}: {body}"
+        );
     }
     assert_eq!(body["status"], status, "{body}");
     body
@@ -116,14 +148,24 @@ pub fn assert_problem(response: &Response, status: u16) -> Value {
 /// Asserts a 422 whose field-level `errors` include `field`.
 pub fn assert_field_error(response: &Response, field: &str) -> Value {
     let body = assert_problem(response, 422);
-    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors array: {body}"));
-    assert!(errors.iter().any(|e| e["field"] == field), "no error for {field}: {body}");
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array: {body}"));
+    assert!(
+        errors.iter().any(|e| e["field"] == field),
+        "no error for {field}: {body}"
+    );
     body
 }
 
 /// The object's keys, sorted.
 pub fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value.as_object().expect("an object").keys().cloned().collect();
+    let mut keys: Vec<String> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
     keys.sort_unstable();
     keys
 }

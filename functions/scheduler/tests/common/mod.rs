@@ -22,7 +22,13 @@ pub struct Spec {
 
 /// `cpu` in cores, `ram` in GiB.
 pub fn spec(cluster: Option<Uuid>, priority: i32, cpu: i64, ram: i64, gpu: i64) -> Spec {
-    Spec { cluster, priority, cpu, ram, gpu }
+    Spec {
+        cluster,
+        priority,
+        cpu,
+        ram,
+        gpu,
+    }
 }
 
 impl Fixture {
@@ -103,19 +109,27 @@ impl Fixture {
     }
 
     pub async fn pass(&self) -> scheduler::PassSummary {
-        scheduler::run_pass(&self.state, self.org).await.expect("the pass succeeds")
+        scheduler::run_pass(&self.state, self.org)
+            .await
+            .expect("the pass succeeds")
     }
 
     pub async fn status(&self, id: Uuid) -> String {
-        sqlx::query_scalar("SELECT status FROM deployments WHERE id = $1").bind(id).fetch_one(self.db()).await.unwrap()
-    }
-
-    pub async fn row(&self, id: Uuid) -> (String, Option<Uuid>, Option<Value>, i32) {
-        sqlx::query_as("SELECT status, cluster_id, reason, preemption_count FROM deployments WHERE id = $1")
+        sqlx::query_scalar("SELECT status FROM deployments WHERE id = $1")
             .bind(id)
             .fetch_one(self.db())
             .await
             .unwrap()
+    }
+
+    pub async fn row(&self, id: Uuid) -> (String, Option<Uuid>, Option<Value>, i32) {
+        sqlx::query_as(
+            "SELECT status, cluster_id, reason, preemption_count FROM deployments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.db())
+        .await
+        .unwrap()
     }
 
     /// Finishes a running deployment and frees its capacity, as the complete route does.
@@ -164,8 +178,15 @@ impl Fixture {
         .await
         .unwrap();
         for (id, ac, ar, ag, sc, sr, sg, cc, cr, cg) in rows {
-            assert_eq!((ac, ar, ag), (sc, sr, sg), "books of cluster {id} differ from what runs on it");
-            assert!(ac <= cc && ar <= cr && ag <= cg, "cluster {id} is over capacity");
+            assert_eq!(
+                (ac, ar, ag),
+                (sc, sr, sg),
+                "books of cluster {id} differ from what runs on it"
+            );
+            assert!(
+                ac <= cc && ar <= cr && ag <= cg,
+                "cluster {id} is over capacity"
+            );
         }
     }
 }
