@@ -32,6 +32,7 @@ dev: services
 
 ## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests
 test: services
+	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
 
 ## lint: formatting and clippy, as CI checks them

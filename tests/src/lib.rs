@@ -2,6 +2,8 @@
 //! `#[sqlx::test]`), its own LocalStack SQS queue, the real router reading `template.yaml`, the
 //! real scheduler loop, and a real TCP port that tests talk to with an HTTP client.
 
+pub mod runtime_api;
+
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use shared::queue::Queue;

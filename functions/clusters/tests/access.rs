@@ -69,7 +69,7 @@ async fn another_organizations_cluster_is_404_for_every_verb(db: PgPool) {
 async fn list_shows_only_my_organizations_clusters_and_filters_by_organization(db: PgPool) {
     let state = test_state(db);
     let (ada, first) = solo(&state, "ada").await;
-    let (_, second) = common::org(&state, &ada, "second").await;
+    let (second, _) = common::org(&state, &ada, "second").await;
     let (bob, bobs) = solo(&state, "bob").await;
     let a1 = create_cluster(&state, &ada, first, "a1", 1.0, 1.0, 0).await;
     let a2 = create_cluster(&state, &ada, second, "a2", 2.0, 2.0, 0).await;

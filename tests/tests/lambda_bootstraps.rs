@@ -1,0 +1,151 @@
+//! Every function binary runs as a real Lambda: started as a process under the Runtime API
+//! emulator, fed API Gateway v2, SQS and scheduled events, against PostgreSQL and LocalStack.
+//! By default it runs the binaries `cargo test` built; `LAMBDA_BOOTSTRAP_DIR=.aws-sam/build`
+//! (or `target/lambda`) runs the packaged bootstraps instead.
+
+use e2e_tests::runtime_api::{http_event, RuntimeApi};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bootstrap(bin: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Ok(dir) = std::env::var("LAMBDA_BOOTSTRAP_DIR") {
+        let dir = root.join(dir);
+        let logical = format!("{}{}Function", bin[..1].to_uppercase(), &bin[1..]);
+        for candidate in [dir.join(bin).join("bootstrap"), dir.join(logical).join("bootstrap")] {
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+        panic!("no bootstrap for {bin} under {}", dir.display());
+    }
+    root.join("target/debug").join(bin)
+}
+
+struct Function {
+    api: RuntimeApi,
+    child: Child,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Function {
+    async fn start(bin: &str, env: &[(&str, String)]) -> Function {
+        let api = RuntimeApi::start().await;
+        let child = Command::new(bootstrap(bin))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", bin)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{bin}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        let function = Function { api, child };
+        function.api.wait_until_ready(Duration::from_secs(20)).await.unwrap_or_else(|| panic!("{bin} never polled"));
+        function
+    }
+
+    /// Sends an HTTP event; returns (status, parsed JSON body).
+    async fn http(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u64, Value) {
+        let response = self.api.invoke(http_event(method, path, token, body.as_ref())).await.expect("a response");
+        let status = response["statusCode"].as_u64().expect("statusCode");
+        let body = response["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
+    let database = db.connect_options().get_database().expect("a test database").to_string();
+    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let database_url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let queue = e2e_tests::fresh_queue().await;
+    let env = vec![
+        ("DATABASE_URL", database_url),
+        ("JWT_SECRET", shared::testing::TEST_JWT_SECRET.to_string()),
+        ("QUEUE_URL", queue.url().to_string()),
+        ("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+    ];
+
+    let auth = Function::start("auth", &env).await;
+    let password = "Correct-Horse-Battery-9";
+    let (status, _) = auth
+        .http("POST", "/api/v1/auth/register", None,
+            Some(json!({"username": "lambda", "email": "lambda@example.com", "password": password})))
+        .await;
+    assert_eq!(status, 201);
+    let (status, tokens) =
+        auth.http("POST", "/api/v1/auth/login", None, Some(json!({"username": "lambda", "password": password}))).await;
+    assert_eq!(status, 200);
+    let token = tokens["access_token"].as_str().unwrap().to_string();
+    let (status, _) = auth.http("GET", "/api/v1/auth/me", Some("not-a-token"), None).await;
+    assert_eq!(status, 401);
+
+    let orgs = Function::start("organizations", &env).await;
+    let (status, org) = orgs.http("POST", "/api/v1/organizations", Some(&token), Some(json!({"name": "lambda-org"}))).await;
+    assert_eq!(status, 201);
+    let org_id = org["id"].as_str().unwrap().to_string();
+
+    let clusters = Function::start("clusters", &env).await;
+    let (status, cluster) = clusters
+        .http("POST", "/api/v1/clusters", Some(&token),
+            Some(json!({"organization_id": org_id, "name": "c1", "cpu_cores": 4, "ram_gib": 8, "gpu_count": 1})))
+        .await;
+    assert_eq!(status, 201);
+
+    let deployments = Function::start("deployments", &env).await;
+    let (status, d) = deployments
+        .http("POST", "/api/v1/deployments", Some(&token),
+            Some(json!({"cluster_id": cluster["id"], "name": "job", "image": "busybox", "resources": {"cpu_cores": 1}})))
+        .await;
+    assert_eq!(status, 202, "{d}");
+    let id = d["id"].as_str().unwrap().to_string();
+
+    // The submission's message is on the LocalStack queue: hand it to the scheduler as SQS would.
+    let received = queue.client().receive_message().queue_url(queue.url()).wait_time_seconds(5).send().await.unwrap();
+    let message = received.messages.unwrap_or_default().into_iter().next().expect("the submit enqueued a message");
+    let scheduler = Function::start("scheduler", &env).await;
+    let sqs_event = json!({"Records": [{
+        "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
+        "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments", "awsRegion": "us-east-1"
+    }]});
+    let response = scheduler.api.invoke(sqs_event).await.expect("the scheduler answers");
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let (status, running) = deployments.http("GET", &format!("/api/v1/deployments/{id}"), Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(running["status"], "running");
+
+    // The EventBridge rule's event is a sweep.
+    let sweep = scheduler
+        .api
+        .invoke(json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+                       "account": "000000000000", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
+                       "resources": [], "detail": {}}))
+        .await
+        .expect("the sweep answers");
+    assert_eq!(sweep["failed_organizations"], 0);
+
+    let docs = Function::start("docs", &env).await;
+    let (status, spec) = docs.http("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(spec["paths"]["/api/v1/deployments"].is_object());
+}
