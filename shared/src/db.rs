@@ -14,7 +14,9 @@ use std::{str::FromStr, sync::Arc};
 const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {
-    Ok(PgConnectOptions::from_str(config.database_url.expose_secret())?)
+    Ok(PgConnectOptions::from_str(
+        config.database_url.expose_secret(),
+    )?)
 }
 
 /// One Lambda instance serves one request at a time: a pool of 1-2 connections is enough,
@@ -53,7 +55,10 @@ pub struct IamAuth {
 
 impl IamAuth {
     pub fn new(sdk: aws_config::SdkConfig, base: PgConnectOptions) -> anyhow::Result<Self> {
-        let region = sdk.region().cloned().ok_or_else(|| anyhow::anyhow!("DB_IAM_AUTH needs AWS_REGION"))?;
+        let region = sdk
+            .region()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("DB_IAM_AUTH needs AWS_REGION"))?;
         let token_config = TokenConfig::builder()
             .hostname(base.get_host())
             .port(u64::from(base.get_port()))
@@ -62,14 +67,25 @@ impl IamAuth {
             .build()
             .map_err(|e| anyhow::anyhow!("RDS auth token config: {e}"))?;
         let base = match std::env::var("DB_SSL_ROOT_CERT") {
-            Ok(path) if !path.is_empty() => base.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path),
+            Ok(path) if !path.is_empty() => {
+                base.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path)
+            }
             _ => base.ssl_mode(PgSslMode::Require),
         };
-        Ok(IamAuth { sdk, base, generator: AuthTokenGenerator::new(token_config), refreshed: Mutex::new(None) })
+        Ok(IamAuth {
+            sdk,
+            base,
+            generator: AuthTokenGenerator::new(token_config),
+            refreshed: Mutex::new(None),
+        })
     }
 
     pub async fn token(&self) -> anyhow::Result<String> {
-        let token = self.generator.auth_token(&self.sdk).await.map_err(|e| anyhow::anyhow!("RDS auth token: {e}"))?;
+        let token = self
+            .generator
+            .auth_token(&self.sdk)
+            .await
+            .map_err(|e| anyhow::anyhow!("RDS auth token: {e}"))?;
         Ok(token.as_str().to_string())
     }
 
@@ -81,7 +97,11 @@ impl IamAuth {
 
     /// Called at the start of every invocation: cheap unless the token is due for renewal.
     pub async fn refresh_if_due(&self, pool: &PgPool) -> anyhow::Result<()> {
-        let due = self.refreshed.lock().expect("not poisoned").is_none_or(|t| t.elapsed() >= IAM_TOKEN_REFRESH);
+        let due = self
+            .refreshed
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|t| t.elapsed() >= IAM_TOKEN_REFRESH);
         if due {
             pool.set_connect_options(self.options_with_token().await?);
         }
@@ -98,14 +118,29 @@ mod tests {
     async fn iam_tokens_are_signed_for_the_database_user_offline() {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
             .load()
             .await;
-        let base = PgConnectOptions::from_str("postgres://hypervisor@db.example.eu-west-1.rds.amazonaws.com:5432/app").unwrap();
+        let base = PgConnectOptions::from_str(
+            "postgres://hypervisor@db.example.eu-west-1.rds.amazonaws.com:5432/app",
+        )
+        .unwrap();
         let iam = IamAuth::new(sdk, base).unwrap();
         let token = iam.token().await.unwrap();
-        assert!(token.starts_with("db.example.eu-west-1.rds.amazonaws.com:5432/?"), "{token}");
-        assert!(token.contains("Action=connect") && token.contains("DBUser=hypervisor"), "{token}");
+        assert!(
+            token.starts_with("db.example.eu-west-1.rds.amazonaws.com:5432/?"),
+            "{token}"
+        );
+        assert!(
+            token.contains("Action=connect") && token.contains("DBUser=hypervisor"),
+            "{token}"
+        );
         assert!(token.contains("X-Amz-Signature="), "{token}");
         assert!(!token.contains("secret"));
     }

@@ -53,7 +53,10 @@ impl AppState {
             Some(url) => Some(queue::Queue::from_env(url.clone()).await),
             None => None,
         };
-        Ok(AppState { db_iam, ..AppState::new(db, config, queue) })
+        Ok(AppState {
+            db_iam,
+            ..AppState::new(db, config, queue)
+        })
     }
 
     /// Runs before each invocation: renews database credentials when they are due.

@@ -45,15 +45,24 @@ impl RuntimeApi {
         let server_shared = shared.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let shared = server_shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        RuntimeApi { addr, sender, shared, next_id: Mutex::new(0) }
+        RuntimeApi {
+            addr,
+            sender,
+            shared,
+            next_id: Mutex::new(0),
+        }
     }
 
     /// Delivers `event` to the function and waits for its response (or its reported error).
@@ -65,7 +74,10 @@ impl RuntimeApi {
         };
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.lock().unwrap().insert(id.clone(), tx);
-        self.sender.send((id, event)).await.map_err(|_| "emulator stopped".to_string())?;
+        self.sender
+            .send((id, event))
+            .await
+            .map_err(|_| "emulator stopped".to_string())?;
         tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .map_err(|_| "the function did not answer within 30 s".to_string())?
@@ -86,17 +98,29 @@ impl RuntimeApi {
 }
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    Response::builder().status(status).body(Full::new(body.into())).unwrap()
+    Response::builder()
+        .status(status)
+        .body(Full::new(body.into()))
+        .unwrap()
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["2018-06-01", "runtime", "invocation", "next"] => {
-            shared.first_poll.lock().unwrap().get_or_insert_with(Instant::now);
+            shared
+                .first_poll
+                .lock()
+                .unwrap()
+                .get_or_insert_with(Instant::now);
             let next = shared.events.lock().await.recv().await;
-            let Some((id, event)) = next else { return Ok(reply(StatusCode::GONE, "")) };
+            let Some((id, event)) = next else {
+                return Ok(reply(StatusCode::GONE, ""));
+            };
             let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
@@ -105,8 +129,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 .status(StatusCode::OK)
                 .header("Lambda-Runtime-Aws-Request-Id", &id)
                 .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
-                .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:test")
-                .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                .header(
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:000000000000:function:test",
+                )
+                .header(
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-00000000-000000000000000000000000",
+                )
                 .body(Full::new(Bytes::from(event.to_string())))
                 .unwrap())
         }
@@ -115,7 +145,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let is_error = *kind == "error";
             let body = req.into_body().collect().await?.to_bytes();
             let text = String::from_utf8_lossy(&body).to_string();
-            let outcome = if is_error { Err(text) } else { serde_json::from_str(&text).map_err(|e| format!("{e}: {text}")) };
+            let outcome = if is_error {
+                Err(text)
+            } else {
+                serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+            };
             if let Some(tx) = shared.waiting.lock().unwrap().remove(&id) {
                 let _ = tx.send(outcome);
             }
@@ -133,7 +167,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.
 pub fn http_event(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
     let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut headers = serde_json::json!({"content-type": "application/json", "user-agent": "runtime-api-test"});
+    let mut headers =
+        serde_json::json!({"content-type": "application/json", "user-agent": "runtime-api-test"});
     if let Some(t) = token {
         headers["authorization"] = Value::String(format!("Bearer {t}"));
     }

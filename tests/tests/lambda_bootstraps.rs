@@ -15,7 +15,10 @@ fn bootstrap(bin: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("LAMBDA_BOOTSTRAP_DIR") {
         let dir = root.join(dir);
         let logical = format!("{}{}Function", bin[..1].to_uppercase(), &bin[1..]);
-        for candidate in [dir.join(bin).join("bootstrap"), dir.join(logical).join("bootstrap")] {
+        for candidate in [
+            dir.join(bin).join("bootstrap"),
+            dir.join(logical).join("bootstrap"),
+        ] {
             if candidate.exists() {
                 return candidate;
             }
@@ -56,30 +59,55 @@ impl Function {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
         let function = Function { api, child };
-        function.api.wait_until_ready(Duration::from_secs(20)).await.unwrap_or_else(|| panic!("{bin} never polled"));
+        function
+            .api
+            .wait_until_ready(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("{bin} never polled"));
         function
     }
 
     /// Sends an HTTP event; returns (status, parsed JSON body).
-    async fn http(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u64, Value) {
-        let response = self.api.invoke(http_event(method, path, token, body.as_ref())).await.expect("a response");
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u64, Value) {
+        let response = self
+            .api
+            .invoke(http_event(method, path, token, body.as_ref()))
+            .await
+            .expect("a response");
         let status = response["statusCode"].as_u64().expect("statusCode");
-        let body = response["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+        let body = response["body"]
+            .as_str()
+            .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
         (status, body)
     }
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
-    let database = db.connect_options().get_database().expect("a test database").to_string();
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let database = db
+        .connect_options()
+        .get_database()
+        .expect("a test database")
+        .to_string();
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let database_url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
     let queue = e2e_tests::fresh_queue().await;
     let env = vec![
         ("DATABASE_URL", database_url),
         ("JWT_SECRET", shared::testing::TEST_JWT_SECRET.to_string()),
         ("QUEUE_URL", queue.url().to_string()),
-        ("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())),
+        (
+            "AWS_ENDPOINT_URL",
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+        ),
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
@@ -88,19 +116,40 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     let auth = Function::start("auth", &env).await;
     let password = "Correct-Horse-Battery-9";
     let (status, _) = auth
-        .http("POST", "/api/v1/auth/register", None,
-            Some(json!({"username": "lambda", "email": "lambda@example.com", "password": password})))
+        .http(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(
+                json!({"username": "lambda", "email": "lambda@example.com", "password": password}),
+            ),
+        )
         .await;
     assert_eq!(status, 201);
-    let (status, tokens) =
-        auth.http("POST", "/api/v1/auth/login", None, Some(json!({"username": "lambda", "password": password}))).await;
+    let (status, tokens) = auth
+        .http(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "lambda", "password": password})),
+        )
+        .await;
     assert_eq!(status, 200);
     let token = tokens["access_token"].as_str().unwrap().to_string();
-    let (status, _) = auth.http("GET", "/api/v1/auth/me", Some("not-a-token"), None).await;
+    let (status, _) = auth
+        .http("GET", "/api/v1/auth/me", Some("not-a-token"), None)
+        .await;
     assert_eq!(status, 401);
 
     let orgs = Function::start("organizations", &env).await;
-    let (status, org) = orgs.http("POST", "/api/v1/organizations", Some(&token), Some(json!({"name": "lambda-org"}))).await;
+    let (status, org) = orgs
+        .http(
+            "POST",
+            "/api/v1/organizations",
+            Some(&token),
+            Some(json!({"name": "lambda-org"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let org_id = org["id"].as_str().unwrap().to_string();
 
@@ -120,17 +169,40 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     let id = d["id"].as_str().unwrap().to_string();
 
     // The submission's message is on the LocalStack queue: hand it to the scheduler as SQS would.
-    let received = queue.client().receive_message().queue_url(queue.url()).wait_time_seconds(5).send().await.unwrap();
-    let message = received.messages.unwrap_or_default().into_iter().next().expect("the submit enqueued a message");
+    let received = queue
+        .client()
+        .receive_message()
+        .queue_url(queue.url())
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let message = received
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .expect("the submit enqueued a message");
     let scheduler = Function::start("scheduler", &env).await;
     let sqs_event = json!({"Records": [{
         "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments", "awsRegion": "us-east-1"
     }]});
-    let response = scheduler.api.invoke(sqs_event).await.expect("the scheduler answers");
+    let response = scheduler
+        .api
+        .invoke(sqs_event)
+        .await
+        .expect("the scheduler answers");
     assert_eq!(response["batchItemFailures"], json!([]));
-    let (status, running) = deployments.http("GET", &format!("/api/v1/deployments/{id}"), Some(&token), None).await;
+    let (status, running) = deployments
+        .http(
+            "GET",
+            &format!("/api/v1/deployments/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(running["status"], "running");
 

@@ -54,7 +54,10 @@ async fn another_organizations_cluster_is_404_for_every_verb(db: PgPool) {
     // The same answer as for a cluster that does not exist at all.
     let missing = cluster_path(Uuid::now_v7());
     assert_problem(&get(&state, &mallory, &missing).await, 404);
-    assert_problem(&get(&state, &mallory, &format!("{CLUSTERS}/not-a-uuid")).await, 404);
+    assert_problem(
+        &get(&state, &mallory, &format!("{CLUSTERS}/not-a-uuid")).await,
+        404,
+    );
 
     // Nor can an outsider register a cluster in that organization.
     let body = json!({"organization_id": ada_org, "name": "mine", "cpu_cores": 1, "ram_gib": 1, "gpu_count": 0});
@@ -83,7 +86,12 @@ async fn list_shows_only_my_organizations_clusters_and_filters_by_organization(d
     assert_eq!(all[0], a1);
 
     let filtered = expect(
-        &get(&state, &ada, &format!("{CLUSTERS}?organization_id={second}")).await,
+        &get(
+            &state,
+            &ada,
+            &format!("{CLUSTERS}?organization_id={second}"),
+        )
+        .await,
         200,
     );
     assert_eq!(ids(&filtered), [uuid_of(&a2["id"])]);
@@ -99,7 +107,11 @@ async fn list_shows_only_my_organizations_clusters_and_filters_by_organization(d
     .await;
     assert_problem(&response, 404);
 
-    for query in ["organization_id=not-a-uuid", "organization_id=", "colour=red"] {
+    for query in [
+        "organization_id=not-a-uuid",
+        "organization_id=",
+        "colour=red",
+    ] {
         let response = get(&state, &ada, &format!("{CLUSTERS}?{query}")).await;
         assert_problem(&response, 422);
     }
@@ -121,7 +133,10 @@ async fn viewers_and_developers_can_read_clusters(db: PgPool) {
     let t = team(&state, "acme").await;
     let cluster = create_cluster(&state, &t.admin, t.org, "gpu-a", 4.0, 8.0, 1).await;
     for who in [&t.developer, &t.viewer] {
-        assert_eq!(get_cluster(&state, who, uuid_of(&cluster["id"])).await, cluster);
+        assert_eq!(
+            get_cluster(&state, who, uuid_of(&cluster["id"])).await,
+            cluster
+        );
         let list = expect(&get(&state, who, CLUSTERS).await, 200);
         assert_eq!(list, json!([cluster.clone()]));
     }

@@ -76,7 +76,8 @@ async fn fractional_cpu_and_ram_round_trip_exactly(db: PgPool) {
 async fn invalid_clusters_are_422_naming_the_field_and_nothing_is_created(db: PgPool) {
     let state = test_state(db);
     let (admin, org) = solo(&state, "ada").await;
-    let valid = json!({"organization_id": org, "name": "c", "cpu_cores": 4, "ram_gib": 8, "gpu_count": 1});
+    let valid =
+        json!({"organization_id": org, "name": "c", "cpu_cores": 4, "ram_gib": 8, "gpu_count": 1});
     let with = |key: &str, value: serde_json::Value| {
         let mut body = valid.clone();
         body[key] = value;
@@ -100,7 +101,10 @@ async fn invalid_clusters_are_422_naming_the_field_and_nothing_is_created(db: Pg
     }
 
     let mut missing_org = valid.clone();
-    missing_org.as_object_mut().unwrap().remove("organization_id");
+    missing_org
+        .as_object_mut()
+        .unwrap()
+        .remove("organization_id");
     let response = try_create_cluster(&state, &admin, missing_org).await;
     assert_problem(&response, 422);
 

@@ -94,7 +94,11 @@ async fn shrinking_below_what_is_allocated_is_409_and_changes_nothing(db: PgPool
     ] {
         let response = patch(&state, &admin, &path, body.clone()).await;
         assert_problem(&response, 409);
-        assert_eq!(get_cluster(&state, &admin, id).await, before, "after {body}");
+        assert_eq!(
+            get_cluster(&state, &admin, id).await,
+            before,
+            "after {body}"
+        );
     }
 
     // Shrinking to exactly what is allocated is fine.

@@ -44,7 +44,8 @@ pub async fn send(state: &AppState, request: Request) -> Response {
 
 /// Registers `name` and logs in (both through the auth handler).
 pub async fn user(state: &AppState, name: &str) -> User {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+    let body =
+        json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
     let response = send(
         state,
         TestRequest::post("/api/v1/auth/register")
@@ -124,7 +125,10 @@ pub async fn join(state: &AppState, who: &User, code: &str) {
 /// Changes a member's role as the organization's admin.
 pub async fn set_role(state: &AppState, admin: &User, org: Uuid, who: &User, role: &str) {
     let path = format!("{ORGS}/{org}/members/{}", who.id);
-    let body = expect(&patch(state, admin, &path, json!({"role": role})).await, 200);
+    let body = expect(
+        &patch(state, admin, &path, json!({"role": role})).await,
+        200,
+    );
     assert_eq!(body["role"], role);
 }
 
