@@ -23,7 +23,7 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: dev test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+.PHONY: bench dev test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev: services
@@ -34,6 +34,10 @@ dev: services
 test: services
 	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
+
+## bench: every benchmark; writes the figures into BENCHMARKS.md
+bench: services
+	./scripts/bench.sh
 
 ## lint: formatting and clippy, as CI checks them
 lint:

@@ -62,16 +62,28 @@ pub async fn fresh_queue() -> Queue {
 }
 
 impl TestApp {
-    /// Starts the stack with the scheduler consuming the queue and sweeping every `sweep`.
+    /// Starts the stack: the scheduler consumes a fresh queue and sweeps every 2 seconds.
     pub async fn start(db: PgPool) -> TestApp {
         Self::start_with(db, |_| {}).await
     }
 
-    pub async fn start_with(
+    pub async fn start_with(db: PgPool, configure: impl FnOnce(&mut shared::config::Config)) -> TestApp {
+        Self::start_with_queue(db, fresh_queue().await, configure).await
+    }
+
+    /// With a queue that does not exist, every send fails: only the sweep can schedule.
+    pub async fn start_with_broken_queue(db: PgPool) -> TestApp {
+        let working = fresh_queue().await;
+        let missing = working.url().rsplit_once('/').unwrap().0.to_string() + "/no-such-queue";
+        let broken = Queue::new(working.client().clone(), missing);
+        Self::start_with_queue(db, broken, |_| {}).await
+    }
+
+    pub async fn start_with_queue(
         db: PgPool,
+        queue: Queue,
         configure: impl FnOnce(&mut shared::config::Config),
     ) -> TestApp {
-        let queue = fresh_queue().await;
         let mut config = shared::testing::test_config();
         configure(&mut config);
         let state = shared::AppState::new(db.clone(), config, Some(queue.clone()));

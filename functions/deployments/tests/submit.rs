@@ -485,3 +485,27 @@ async fn dry_run_validates_like_submit(db: PgPool) {
     assert_field_error(&common::post(&state, &admin, &path, body).await, "image");
     assert_eq!(count(&state, "deployments").await, 0);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+#[ignore = "BUG: submit.rs replays an Idempotency-Key before checking membership, so a removed member still reads the deployment (202 instead of 404)"]
+async fn a_removed_member_cannot_read_a_deployment_by_replaying_its_idempotency_key(db: PgPool) {
+    let state = test_state(db);
+    let t = team(&state, "acme").await;
+    let cluster = uuid_of(&create_cluster(&state, &t.admin, t.org, "c", 4.0, 8.0, 0).await["id"]);
+    let body = deployment(Some(cluster), "secret-training", 1.0, 1.0, 0);
+    let created = expect(
+        &submit_with_key(&state, &t.developer, "key-1", body.clone()).await,
+        202,
+    );
+    common::pass(&state, t.org).await;
+
+    let member = format!("{}/{}/members/{}", common::ORGS, t.org, t.developer.id);
+    let removed = common::delete(&state, &t.admin, &member).await;
+    assert_eq!(removed.status(), 204);
+    // Like every other route, the organization's deployment is now invisible to them...
+    let path = deployment_path(uuid_of(&created["id"]));
+    assert_problem(&common::get(&state, &t.developer, &path).await, 404);
+    // ...and a retry of the old submission must not show it either.
+    let response = submit_with_key(&state, &t.developer, "key-1", body).await;
+    assert_problem(&response, 404);
+}
