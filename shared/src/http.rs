@@ -78,26 +78,41 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         }
     }
     let bytes = body_bytes(req)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::validation("body", "a JSON body is required"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::validation("body", "a JSON body is required")),
+        // Every request body is an object; serde would otherwise accept an array for a struct.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::validation("body", "must be a JSON object")),
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let message = clean_serde_message(&err.inner().to_string());
         let path = err.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
+        let field = match missing_field(&message) {
+            Some(name) if path == "." => name.to_string(),
+            Some(name) => format!("{path}.{name}"),
+            None if path == "." => "body".to_string(),
+            None => path,
         };
-        ApiError::Validation(vec![FieldError::new(
-            field,
-            clean_serde_message(&err.inner().to_string()),
-        )])
+        ApiError::Validation(vec![FieldError::new(field, message)])
     })?;
     // Anything after the JSON value (a second document, stray text) makes the body invalid.
     de.end()
         .map_err(|err| ApiError::validation("body", clean_serde_message(&err.to_string())))?;
     Ok(value)
+}
+
+/// Like [`parse_json`], but an empty body means "all defaults".
+pub fn parse_json_or_default<T: DeserializeOwned + Default>(req: &Request) -> Result<T, ApiError> {
+    if body_bytes(req)?.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(req)
+}
+
+// serde says "missing field `name`": the field is the name, not the object holding it.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.strip_suffix('`')
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.

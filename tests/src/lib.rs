@@ -67,7 +67,10 @@ impl TestApp {
         Self::start_with(db, |_| {}).await
     }
 
-    pub async fn start_with(db: PgPool, configure: impl FnOnce(&mut shared::config::Config)) -> TestApp {
+    pub async fn start_with(
+        db: PgPool,
+        configure: impl FnOnce(&mut shared::config::Config),
+    ) -> TestApp {
         Self::start_with_queue(db, fresh_queue().await, configure).await
     }
 

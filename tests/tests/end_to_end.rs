@@ -175,9 +175,16 @@ async fn a_submission_whose_queue_message_is_lost_is_still_scheduled_by_the_swee
         .call(Method::POST, "/api/v1/deployments", Some(&admin),
             Some(json!({"cluster_id": cluster, "name": "x", "image": "busybox", "resources": {"cpu_cores": 1}})))
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "the request succeeds although the queue send failed: {d}");
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the request succeeds although the queue send failed: {d}"
+    );
     let id = d["id"].as_str().unwrap();
-    app.wait_for(&admin, id, Duration::from_secs(15), |d| d["status"] == "running").await;
+    app.wait_for(&admin, id, Duration::from_secs(15), |d| {
+        d["status"] == "running"
+    })
+    .await;
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -190,16 +197,52 @@ async fn a_higher_priority_submission_preempts_over_http_and_the_victim_is_told_
         json!({"cluster_id": cluster, "name": name, "image": "busybox", "resources": {"cpu_cores": 1, "gpu_count": 1},
                "priority": priority})
     };
-    let (_, low) = app.call(Method::POST, "/api/v1/deployments", Some(&admin), Some(body("low", 10))).await;
+    let (_, low) = app
+        .call(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&admin),
+            Some(body("low", 10)),
+        )
+        .await;
     let low = low["id"].as_str().unwrap().to_string();
-    app.wait_for(&admin, &low, Duration::from_secs(10), |d| d["status"] == "running").await;
-    let (_, high) = app.call(Method::POST, "/api/v1/deployments", Some(&admin), Some(body("high", 90))).await;
+    app.wait_for(&admin, &low, Duration::from_secs(10), |d| {
+        d["status"] == "running"
+    })
+    .await;
+    let (_, high) = app
+        .call(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&admin),
+            Some(body("high", 90)),
+        )
+        .await;
     let high = high["id"].as_str().unwrap().to_string();
-    app.wait_for(&admin, &high, Duration::from_secs(10), |d| d["status"] == "running").await;
-    let victim = app.wait_for(&admin, &low, Duration::from_secs(10), |d| d["status"] == "pending").await;
+    app.wait_for(&admin, &high, Duration::from_secs(10), |d| {
+        d["status"] == "running"
+    })
+    .await;
+    let victim = app
+        .wait_for(&admin, &low, Duration::from_secs(10), |d| {
+            d["status"] == "pending"
+        })
+        .await;
     assert_eq!(victim["preemption_count"], 1);
     assert_eq!(victim["reason"]["code"], "preempted");
-    let (_, events) = app.call(Method::GET, &format!("/api/v1/deployments/{low}/events"), Some(&admin), None).await;
-    let preempted = events.as_array().unwrap().iter().find(|e| e["type"] == "preempted").expect("a preempted event");
+    let (_, events) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/deployments/{low}/events"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let preempted = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "preempted")
+        .expect("a preempted event");
     assert_eq!(preempted["related_deployment_id"], high.as_str());
 }

@@ -93,15 +93,19 @@ pub async fn refresh(state: &AppState, req: &Request) -> Result<Response, ApiErr
               (status = 422, body = shared::error::Problem)))]
 pub async fn logout(state: &AppState, req: &Request) -> Result<Response, ApiError> {
     let body: RefreshRequest = parse_json(req)?;
-    let family = sqlx::query_scalar!(
-        "SELECT family_id FROM refresh_tokens
-         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()",
+    let token = sqlx::query!(
+        r#"SELECT family_id, (used_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS "live!"
+           FROM refresh_tokens WHERE token_hash = $1"#,
         token::hash_token(&body.refresh_token)
     )
     .fetch_optional(&state.db)
     .await?
     .ok_or_else(invalid)?;
-    revoke_family(state, family).await?;
+    // A rotated or expired token presented here still ends its family, but is reported invalid.
+    revoke_family(state, token.family_id).await?;
+    if !token.live {
+        return Err(invalid());
+    }
     Ok(no_content())
 }
 

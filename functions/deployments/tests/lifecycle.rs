@@ -35,15 +35,24 @@ async fn cancelling_a_pending_deployment_cancels_it_once(db: PgPool) {
     assert_eq!(cancelled["started_at"], Value::Null);
     assert_eq!(cancelled["queue_position"], Value::Null);
     assert_eq!(get_deployment(&state, &admin, d).await, cancelled);
-    assert_eq!(event_types(&state, &admin, d).await, ["submitted", "cancelled"]);
+    assert_eq!(
+        event_types(&state, &admin, d).await,
+        ["submitted", "cancelled"]
+    );
 
     assert_problem(&cancel(&state, &admin, d).await, 409);
-    assert_eq!(event_types(&state, &admin, d).await, ["submitted", "cancelled"]);
+    assert_eq!(
+        event_types(&state, &admin, d).await,
+        ["submitted", "cancelled"]
+    );
 
     // The scheduler leaves it alone.
     assert_eq!(pass(&state, org).await.started, 0);
     assert_eq!(status_of(&state, &admin, d).await, "cancelled");
-    assert_eq!(get_cluster(&state, &admin, cluster).await["pending_count"], 0);
+    assert_eq!(
+        get_cluster(&state, &admin, cluster).await["pending_count"],
+        0
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -51,7 +60,12 @@ async fn cancelling_a_running_deployment_frees_its_capacity(db: PgPool) {
     let state = test_state(db);
     let (admin, org) = solo(&state, "ada").await;
     let cluster = uuid_of(&create_cluster(&state, &admin, org, "c", 4.0, 8.0, 1).await["id"]);
-    let d = submit_id(&state, &admin, deployment(Some(cluster), "d", 2.5, 3.125, 1)).await;
+    let d = submit_id(
+        &state,
+        &admin,
+        deployment(Some(cluster), "d", 2.5, 3.125, 1),
+    )
+    .await;
     pass(&state, org).await;
     let busy = get_cluster(&state, &admin, cluster).await;
     assert_eq!(resources(&busy["allocated"]), (2.5, 3.125, 1));
@@ -81,8 +95,18 @@ async fn completing_a_running_deployment_records_the_outcome_and_frees_capacity(
     let (admin, org) = solo(&state, "ada").await;
     let cluster = uuid_of(&create_cluster(&state, &admin, org, "c", 4.0, 8.0, 2).await["id"]);
     let ok = submit_id(&state, &admin, deployment(Some(cluster), "ok", 2.0, 4.0, 1)).await;
-    let bad = submit_id(&state, &admin, deployment(Some(cluster), "bad", 2.0, 4.0, 1)).await;
-    let waiting = submit_id(&state, &admin, deployment(Some(cluster), "next", 4.0, 8.0, 2)).await;
+    let bad = submit_id(
+        &state,
+        &admin,
+        deployment(Some(cluster), "bad", 2.0, 4.0, 1),
+    )
+    .await;
+    let waiting = submit_id(
+        &state,
+        &admin,
+        deployment(Some(cluster), "next", 4.0, 8.0, 2),
+    )
+    .await;
     pass(&state, org).await;
     assert_eq!(status_of(&state, &admin, waiting).await, "pending");
 
@@ -174,12 +198,30 @@ async fn developers_can_submit_cancel_and_complete(db: PgPool) {
     let state = test_state(db);
     let t = team(&state, "acme").await;
     let cluster = uuid_of(&create_cluster(&state, &t.admin, t.org, "c", 4.0, 8.0, 0).await["id"]);
-    let mine = submit_id(&state, &t.developer, deployment(Some(cluster), "mine", 1.0, 1.0, 0)).await;
-    let admins = submit_id(&state, &t.admin, deployment(Some(cluster), "admins", 1.0, 1.0, 0)).await;
-    let later = submit_id(&state, &t.developer, deployment(Some(cluster), "later", 1.0, 1.0, 0)).await;
+    let mine = submit_id(
+        &state,
+        &t.developer,
+        deployment(Some(cluster), "mine", 1.0, 1.0, 0),
+    )
+    .await;
+    let admins = submit_id(
+        &state,
+        &t.admin,
+        deployment(Some(cluster), "admins", 1.0, 1.0, 0),
+    )
+    .await;
+    let later = submit_id(
+        &state,
+        &t.developer,
+        deployment(Some(cluster), "later", 1.0, 1.0, 0),
+    )
+    .await;
     pass(&state, t.org).await;
 
-    let done = expect(&complete(&state, &t.developer, mine, "succeeded").await, 200);
+    let done = expect(
+        &complete(&state, &t.developer, mine, "succeeded").await,
+        200,
+    );
     assert_eq!(done["status"], "succeeded");
     // A developer may act on any deployment of the organization, not only their own.
     let cancelled = expect(&cancel(&state, &t.developer, admins).await, 200);
@@ -197,7 +239,12 @@ async fn a_dependent_waits_for_its_dependency_to_succeed_then_runs(db: PgPool) {
     let state = test_state(db);
     let (admin, org) = solo(&state, "ada").await;
     let cluster = uuid_of(&create_cluster(&state, &admin, org, "c", 8.0, 16.0, 0).await["id"]);
-    let a = submit_id(&state, &admin, deployment(Some(cluster), "prepare", 1.0, 1.0, 0)).await;
+    let a = submit_id(
+        &state,
+        &admin,
+        deployment(Some(cluster), "prepare", 1.0, 1.0, 0),
+    )
+    .await;
     let mut body = deployment(Some(cluster), "train", 1.0, 1.0, 0);
     body["depends_on"] = json!([a, a]);
     let b = common::submit(&state, &admin, body).await;
@@ -208,11 +255,18 @@ async fn a_dependent_waits_for_its_dependency_to_succeed_then_runs(db: PgPool) {
     assert_eq!(status_of(&state, &admin, a).await, "running");
     let waiting = get_deployment(&state, &admin, b).await;
     assert_eq!(waiting["status"], "pending");
-    assert_eq!(waiting["reason"]["code"], "waiting_for_dependencies", "{waiting}");
+    assert_eq!(
+        waiting["reason"]["code"], "waiting_for_dependencies",
+        "{waiting}"
+    );
     assert_eq!(waiting["depends_on"], json!([a]));
 
     expect(&complete(&state, &admin, a, "succeeded").await, 200);
-    assert_eq!(status_of(&state, &admin, b).await, "pending", "only a pass starts it");
+    assert_eq!(
+        status_of(&state, &admin, b).await,
+        "pending",
+        "only a pass starts it"
+    );
     pass(&state, org).await;
     let running = get_deployment(&state, &admin, b).await;
     assert_eq!(running["status"], "running");
@@ -224,7 +278,12 @@ async fn a_dependent_fails_when_its_dependency_fails(db: PgPool) {
     let state = test_state(db);
     let (admin, org) = solo(&state, "ada").await;
     let cluster = uuid_of(&create_cluster(&state, &admin, org, "c", 8.0, 16.0, 0).await["id"]);
-    let a = submit_id(&state, &admin, deployment(Some(cluster), "prepare", 1.0, 1.0, 0)).await;
+    let a = submit_id(
+        &state,
+        &admin,
+        deployment(Some(cluster), "prepare", 1.0, 1.0, 0),
+    )
+    .await;
     let mut body = deployment(Some(cluster), "train", 1.0, 1.0, 0);
     body["depends_on"] = json!([a]);
     let b = submit_id(&state, &admin, body).await;

@@ -1,8 +1,8 @@
 mod common;
 
 use common::{
-    assert_field_error, assert_problem, cancel, create_cluster, deployment, deployment_path, expect,
-    get, get_deployment, pass, solo, submit_id, uuid_of, with_priority, User, DEPLOYMENTS,
+    assert_field_error, assert_problem, cancel, create_cluster, deployment, deployment_path,
+    expect, get, get_deployment, pass, solo, submit_id, uuid_of, with_priority, User, DEPLOYMENTS,
 };
 use serde_json::Value;
 use shared::testing::test_state;
@@ -11,7 +11,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn list(state: &AppState, who: &User, query: &str) -> Value {
-    expect(&get(state, who, &format!("{DEPLOYMENTS}?{query}")).await, 200)
+    expect(
+        &get(state, who, &format!("{DEPLOYMENTS}?{query}")).await,
+        200,
+    )
 }
 
 fn ids(page: &Value) -> Vec<Uuid> {
@@ -74,18 +77,34 @@ async fn list_is_newest_first_and_filters_by_organization_cluster_and_status(db:
     assert_eq!(ids(&list(&state, &ada, "status=cancelled").await), [d2]);
     assert_eq!(ids(&list(&state, &ada, "status=pending").await), [d4]);
     assert_eq!(
-        ids(&list(&state, &ada, &format!("status=running&organization_id={first}")).await),
+        ids(&list(
+            &state,
+            &ada,
+            &format!("status=running&organization_id={first}")
+        )
+        .await),
         [d3, d1]
     );
     assert_eq!(
         ids(&list(&state, &ada, &format!("status=running&cluster_id={y}")).await),
         [d3]
     );
-    assert_eq!(ids(&list(&state, &ada, "status=succeeded").await), Vec::<Uuid>::new());
+    assert_eq!(
+        ids(&list(&state, &ada, "status=succeeded").await),
+        Vec::<Uuid>::new()
+    );
     // Another organization's cluster filters to nothing of theirs.
-    assert_eq!(ids(&list(&state, &ada, &format!("cluster_id={b}")).await), Vec::<Uuid>::new());
+    assert_eq!(
+        ids(&list(&state, &ada, &format!("cluster_id={b}")).await),
+        Vec::<Uuid>::new()
+    );
     // And naming their organization is 404.
-    let response = get(&state, &ada, &format!("{DEPLOYMENTS}?organization_id={bobs}")).await;
+    let response = get(
+        &state,
+        &ada,
+        &format!("{DEPLOYMENTS}?organization_id={bobs}"),
+    )
+    .await;
     assert_problem(&response, 404);
 }
 
@@ -192,7 +211,9 @@ async fn pending_deployments_show_why_they_wait_and_their_place_in_the_queue(db:
         assert_eq!(d["queue_position"], position, "{name}: {d}");
         assert_eq!(d["reason"]["code"], "insufficient_resources", "{d}");
         assert!(
-            d["reason"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            d["reason"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{d}"
         );
         assert_eq!(
@@ -258,7 +279,10 @@ async fn events_tell_the_story_of_a_preempted_deployment(db: PgPool) {
     assert_eq!(victim["started_at"], Value::Null);
     assert_eq!(victim["reason"]["code"], "preempted", "{victim}");
     assert_eq!(victim["queue_position"], 1);
-    assert_eq!(types(&events(&state, &admin, high).await), ["submitted", "started"]);
+    assert_eq!(
+        types(&events(&state, &admin, high).await),
+        ["submitted", "started"]
+    );
     assert_eq!(
         get_deployment(&state, &admin, high).await["status"],
         "running"
@@ -285,8 +309,14 @@ async fn another_organizations_deployment_is_404_everywhere(db: PgPool) {
     let missing = Uuid::now_v7();
     assert_problem(&get(&state, &ada, &deployment_path(missing)).await, 404);
     assert_problem(&cancel(&state, &ada, missing).await, 404);
-    assert_problem(&common::complete(&state, &ada, missing, "failed").await, 404);
-    assert_problem(&get(&state, &ada, &format!("{DEPLOYMENTS}/not-a-uuid")).await, 404);
+    assert_problem(
+        &common::complete(&state, &ada, missing, "failed").await,
+        404,
+    );
+    assert_problem(
+        &get(&state, &ada, &format!("{DEPLOYMENTS}/not-a-uuid")).await,
+        404,
+    );
 
     assert_eq!(get_deployment(&state, &ada, d).await, before);
     assert_eq!(before["status"], "running");
@@ -297,9 +327,19 @@ async fn viewers_can_read_but_not_cancel_or_complete(db: PgPool) {
     let state = test_state(db);
     let t = common::team(&state, "acme").await;
     let cluster = uuid_of(&create_cluster(&state, &t.admin, t.org, "c", 4.0, 8.0, 0).await["id"]);
-    let running = submit_id(&state, &t.developer, deployment(Some(cluster), "r", 1.0, 1.0, 0)).await;
+    let running = submit_id(
+        &state,
+        &t.developer,
+        deployment(Some(cluster), "r", 1.0, 1.0, 0),
+    )
+    .await;
     pass(&state, t.org).await;
-    let pending = submit_id(&state, &t.developer, deployment(Some(cluster), "p", 1.0, 1.0, 0)).await;
+    let pending = submit_id(
+        &state,
+        &t.developer,
+        deployment(Some(cluster), "p", 1.0, 1.0, 0),
+    )
+    .await;
 
     let d = get_deployment(&state, &t.viewer, running).await;
     assert_eq!(d["status"], "running");
@@ -312,10 +352,19 @@ async fn viewers_can_read_but_not_cancel_or_complete(db: PgPool) {
 
     for id in [running, pending] {
         assert_problem(&cancel(&state, &t.viewer, id).await, 403);
-        assert_problem(&common::complete(&state, &t.viewer, id, "succeeded").await, 403);
+        assert_problem(
+            &common::complete(&state, &t.viewer, id, "succeeded").await,
+            403,
+        );
     }
-    assert_eq!(common::status_of(&state, &t.admin, running).await, "running");
-    assert_eq!(common::status_of(&state, &t.admin, pending).await, "pending");
+    assert_eq!(
+        common::status_of(&state, &t.admin, running).await,
+        "running"
+    );
+    assert_eq!(
+        common::status_of(&state, &t.admin, pending).await,
+        "pending"
+    );
     let c = common::get_cluster(&state, &t.admin, cluster).await;
     assert_eq!(common::resources(&c["allocated"]), (1.0, 1.0, 0));
     assert_eq!(c["running_count"], 1);

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::auth::{authenticate, token};
-use shared::http::{json, no_content, parse_json, Request, Response};
+use shared::http::{json, no_content, parse_json_or_default, Request, Response};
 use shared::rbac::{authorize, Action, Role};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub const MAX_EXPIRY_HOURS: i64 = 24 * 365;
 pub const DEFAULT_EXPIRY_HOURS: i64 = 24 * 7;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct CreateInvite {
     /// Role granted on joining (default `developer`).
     pub role: Option<Role>,
@@ -93,7 +93,7 @@ pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Respon
         "organization",
     )
     .await?;
-    let body: CreateInvite = parse_json(req)?;
+    let body: CreateInvite = parse_json_or_default(req)?;
     let mut errors = Errors::new();
     let hours = body.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
     if !(1..=MAX_EXPIRY_HOURS).contains(&hours) {

@@ -24,10 +24,11 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<AuthUser, A
 fn verify_bearer(state: &AppState, req: &Request) -> Result<AuthUser, ApiError> {
     let header = crate::http::header_str(req, "authorization")
         .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    // The scheme name is case-insensitive (RFC 7235).
     let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
     let claims = jwt::verify_access_token(&state.config, token)

@@ -1,0 +1,66 @@
+//! Edge cases found in review: body shapes, header spelling, logout after rotation.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use shared::testing::{test_state, TestRequest};
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_json_array_is_not_a_registration(db: PgPool) {
+    let state = test_state(db);
+    let response = send(
+        &state,
+        TestRequest::post("/api/v1/auth/register")
+            .raw(
+                "application/json",
+                r#"["ada","ada@example.com","Analytical-Engine-1"]"#,
+            )
+            .build(),
+    )
+    .await;
+    assert_field_error(&response, "body");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&state.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_missing_field_is_named_as_the_field(db: PgPool) {
+    let state = test_state(db);
+    let response = try_register(
+        &state,
+        json!({"username": "ada", "password": "Analytical-Engine-1"}),
+    )
+    .await;
+    assert_field_error(&response, "email");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_bearer_scheme_is_case_insensitive(db: PgPool) {
+    let state = test_state(db);
+    register(&state, "ada").await;
+    let tokens = login(&state, "ada").await;
+    let request = TestRequest::get("/api/v1/auth/me")
+        .header(
+            "authorization",
+            &format!("BEARER {}", access_token(&tokens)),
+        )
+        .build();
+    assert_eq!(send(&state, request).await.status(), 200);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn logging_out_with_a_rotated_token_ends_the_session(db: PgPool) {
+    let state = test_state(db);
+    register(&state, "ada").await;
+    let first = login(&state, "ada").await;
+    let rotated = refresh(&state, refresh_token(&first)).await;
+    assert_eq!(rotated.status(), 200);
+    let newest = shared::testing::body_json(&rotated);
+    assert_problem(&logout(&state, refresh_token(&first)).await, 401);
+    assert_problem(&refresh(&state, refresh_token(&newest)).await, 401);
+}
