@@ -6,9 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/schema-db.sh"
-out="$root/.sqlx"
-if [ "${1:-}" = "--check" ]; then out=$(mktemp -d); fi
-rm -rf "$out" && mkdir -p "$out"
+# Generate into a fresh folder: builds running meanwhile keep reading the current .sqlx/.
+out=$(mktemp -d)
 # Touch every crate with queries so the macros run again and write their data.
 find shared functions -name '*.rs' -exec touch {} +
 SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$out" DATABASE_URL="${SQLX_SCHEMA_URL:-postgres://postgres@127.0.0.1:5432/hypervisor_sqlx}" \
@@ -19,4 +18,8 @@ if [ "${1:-}" = "--check" ]; then
     exit 1
   fi
   echo ".sqlx/ is current"
+else
+  rm -rf "$root/.sqlx.old"
+  [ -d "$root/.sqlx" ] && mv "$root/.sqlx" "$root/.sqlx.old"
+  mv "$out" "$root/.sqlx" && rm -rf "$root/.sqlx.old"
 fi

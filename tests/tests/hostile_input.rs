@@ -703,12 +703,8 @@ async fn hostile_and_unicode_names_round_trip_byte_for_byte(db: PgPool) {
             );
         }
         // A rename through PATCH keeps it too.
-        let renamed = format!("{name} #{i}");
-        let renamed = if renamed.chars().count() > 100 {
-            name.clone()
-        } else {
-            renamed
-        };
+        // A prefix keeps it unique and within 100 characters.
+        let renamed = format!("#{i} {}", name.chars().take(90).collect::<String>());
         let r = json_body(
             &app,
             Method::PATCH,
