@@ -923,6 +923,68 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
         body: outcome.body,
     });
 
+    // Naming the organization in a query string or a body, rather than the path, is the same.
+    let org = fx.org.clone();
+    let by_org_query: [(&str, String, Option<Value>, [u16; 4]); 3] = [
+        (
+            "GET /clusters?organization_id=",
+            format!("/api/v1/clusters?organization_id={org}"),
+            None,
+            [200, 200, 200, 404],
+        ),
+        (
+            "GET /deployments?organization_id=",
+            format!("/api/v1/deployments?organization_id={org}"),
+            None,
+            [200, 200, 200, 404],
+        ),
+        (
+            "POST /deployments {organization_id}",
+            "/api/v1/deployments".to_string(),
+            Some(
+                json!({"organization_id": org, "name": "by-org", "image": "busybox:1.36",
+                        "resources": {"cpu_cores": 0.1}}),
+            ),
+            [403, 202, 202, 404],
+        ),
+    ];
+    for (label, path, body, statuses) in by_org_query {
+        routes.push(label.to_string());
+        let method = if body.is_some() { "POST" } else { "GET" };
+        for (persona, status) in [
+            Persona::Viewer,
+            Persona::Developer,
+            Persona::Admin,
+            Persona::Outsider,
+        ]
+        .into_iter()
+        .zip(statuses)
+        {
+            let token = fx.token(persona);
+            let outcome = send(
+                &client,
+                &app.base,
+                method,
+                &path,
+                token.as_deref(),
+                body.clone(),
+            )
+            .await;
+            let mut problems = shape_problems(&outcome);
+            if persona == Persona::Outsider && outcome.status < 300 {
+                problems.push("answered an outsider".into());
+            }
+            cells.push(Cell {
+                route: label.to_string(),
+                persona,
+                expected: vec![status],
+                status: outcome.status,
+                problems,
+                body: outcome.body,
+            });
+        }
+    }
+
     let wrong: Vec<&Cell> = cells.iter().filter(|c| c.wrong()).collect();
     if !wrong.is_empty() {
         let mut report = render(&cells, &routes);

@@ -8,6 +8,7 @@ use e2e_tests::TestApp;
 use reqwest::{header, Method};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 struct Reply {
@@ -246,37 +247,51 @@ async fn deeply_nested_json_is_422(db: PgPool) {
     let app = TestApp::start(db).await;
     let (token, org, _) = setup(&app).await;
     let mut checks = Checks::default();
-    let arrays = "[".repeat(10_000);
-    let closed = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let objects = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
-    let in_a_field = format!("{{\"name\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
-    for (label, body) in [
-        ("10k '['", arrays.as_str()),
-        ("10k balanced []", closed.as_str()),
-        ("10k nested objects", objects.as_str()),
-        ("10k '[' inside a field", in_a_field.as_str()),
-    ] {
-        for path in [
-            "/api/v1/organizations",
-            "/api/v1/clusters",
-            "/api/v1/deployments",
-            "/api/v1/deployments/dry-run",
-            "/api/v1/organizations/join",
+    const DEPTH: usize = 10_000;
+    let arrays = "[".repeat(DEPTH);
+    let balanced = format!("{}{}", "[".repeat(DEPTH), "]".repeat(DEPTH));
+    let unclosed_objects = "{\"a\":".repeat(DEPTH);
+    let closed_objects = format!("{}1{}", "{\"a\":".repeat(DEPTH), "}".repeat(DEPTH));
+    let invites = format!("/api/v1/organizations/{org}/invites");
+    // (path, a field the route reads, whether a token is needed)
+    let routes = [
+        ("/api/v1/organizations", "name", true),
+        ("/api/v1/clusters", "name", true),
+        ("/api/v1/deployments", "resources", true),
+        ("/api/v1/deployments/dry-run", "name", true),
+        ("/api/v1/organizations/join", "invite_code", true),
+        (invites.as_str(), "role", true),
+        ("/api/v1/auth/register", "username", false),
+        ("/api/v1/auth/login", "username", false),
+        ("/api/v1/auth/refresh", "refresh_token", false),
+    ];
+    for (path, field, authenticated) in routes {
+        let token = authenticated.then_some(token.as_str());
+        let in_field_arrays = format!("{{\"{field}\":{}{}}}", "[".repeat(DEPTH), "]".repeat(DEPTH));
+        let in_field_objects = format!(
+            "{{\"{field}\":{}1{}}}",
+            "{\"a\":".repeat(DEPTH),
+            "}".repeat(DEPTH)
+        );
+        for (label, body) in [
+            ("10k '['", arrays.as_str()),
+            ("10k balanced []", balanced.as_str()),
+            ("10k unclosed objects", unclosed_objects.as_str()),
+            ("10k '[' in a field", in_field_arrays.as_str()),
+            ("10k objects in a field", in_field_objects.as_str()),
         ] {
-            let r = json_body(&app, Method::POST, path, Some(&token), body).await;
+            let r = json_body(&app, Method::POST, path, token, body).await;
             checks.expect(&format!("{label} → POST {path}"), &r, &[422]);
         }
-        let path = format!("/api/v1/organizations/{org}/invites");
-        let r = json_body(&app, Method::POST, &path, Some(&token), body).await;
-        checks.expect(&format!("{label} → POST {path}"), &r, &[422]);
-        for path in [
-            "/api/v1/auth/register",
-            "/api/v1/auth/login",
-            "/api/v1/auth/refresh",
-        ] {
-            let r = json_body(&app, Method::POST, path, None, body).await;
-            checks.expect(&format!("{label} → POST {path}"), &r, &[422]);
-        }
+        // Closed nesting under a key no route knows: skipped as an unknown field, so only the
+        // invite route (whose fields are all optional) may accept it; it must never crash.
+        let r = json_body(&app, Method::POST, path, token, &closed_objects).await;
+        let ok: &[u16] = if path == invites { &[201, 422] } else { &[422] };
+        checks.expect(
+            &format!("10k objects under an unknown key → POST {path}"),
+            &r,
+            ok,
+        );
     }
     checks.finish();
 }
@@ -792,7 +807,7 @@ async fn hostile_and_unicode_names_round_trip_byte_for_byte(db: PgPool) {
         .unwrap();
     checks.check(
         "organizations survived",
-        orgs_left >= names.len() as i64 + 1,
+        orgs_left > names.len() as i64, // every name, plus the setup organization
         orgs_left,
     );
 
@@ -921,7 +936,7 @@ async fn control_characters_in_names_are_422(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: login with a NUL in the username is a 500 (functions/auth/src/login.rs:29-36: the raw username goes into the rate-limit key and the users query; PostgreSQL refuses NUL in text)"]
+#[ignore = "BUG: a NUL in the login username is a 500: functions/auth/src/login.rs:30 puts it in the rate-limit key (shared/src/rate_limit.rs:56) and :33 in the users query, and PostgreSQL refuses NUL in text; refuse it (401/422) before either"]
 async fn a_nul_in_the_login_username_is_a_client_error(db: PgPool) {
     let app = TestApp::start(db).await;
     let mut checks = Checks::default();
@@ -950,7 +965,7 @@ async fn a_nul_in_the_login_username_is_a_client_error(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: a NUL in the completion message is a 500 (functions/deployments/src/lifecycle.rs:67-73: message is stored as the event detail unchecked; PostgreSQL refuses NUL in text)"]
+#[ignore = "BUG: a NUL in the completion message is a 500: functions/deployments/src/lifecycle.rs:69-74 passes it unchecked into deployment_events.detail (and reason JSONB for failed), which PostgreSQL refuses; validate it (422) or strip control characters"]
 async fn a_nul_in_the_completion_message_is_a_client_error(db: PgPool) {
     let app = TestApp::start(db).await;
     let (token, org, cluster) = setup(&app).await;
@@ -1297,6 +1312,55 @@ async fn odd_methods_are_405_problems(db: PgPool) {
     ] {
         let r = raw(&app, method.clone(), &path, Some(&token), None, "").await;
         checks.expect(&format!("{method} {path}"), &r, &[405]);
+    }
+    checks.finish();
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+#[ignore = "BUG: 405 answers have no Allow header (RFC 9110 §15.5.6; Schemathesis ST204): ApiError::MethodNotAllowed (shared/src/error.rs) carries the methods only as text in `detail`; carry the list and set Allow in into_response (built in shared/src/http.rs:157 and local/src/server.rs:58-59)"]
+async fn method_not_allowed_answers_name_the_allowed_methods(db: PgPool) {
+    let app = TestApp::start(db).await;
+    let (token, _, cluster) = setup(&app).await;
+    let mut checks = Checks::default();
+    for (method, path, allowed) in [
+        (Method::PUT, "/api/v1/auth/login".to_string(), "POST"),
+        (
+            Method::DELETE,
+            "/api/v1/organizations".to_string(),
+            "GET, POST",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/clusters/{cluster}"),
+            "GET, PATCH, DELETE",
+        ),
+        (Method::TRACE, "/api/v1/auth/me".to_string(), "GET"),
+        (Method::POST, "/docs".to_string(), "GET"),
+    ] {
+        let resp = app
+            .client
+            .request(method.clone(), format!("{}{}", app.base, path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        checks.check(
+            &format!("{method} {path} is 405"),
+            resp.status() == 405,
+            resp.status(),
+        );
+        let header: BTreeSet<String> = resp
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(|m| m.trim().to_uppercase()).collect())
+            .unwrap_or_default();
+        let wanted: BTreeSet<String> = allowed.split(", ").map(String::from).collect();
+        checks.check(
+            &format!("{method} {path} has Allow: {allowed}"),
+            header == wanted,
+            format!("{header:?}"),
+        );
     }
     checks.finish();
 }

@@ -146,27 +146,40 @@ pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, 
               (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
 pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    let current = visible_cluster(state, caller.id, id, Action::Administer).await?;
+    visible_cluster(state, caller.id, id, Action::Administer).await?;
     let body: UpdateCluster = parse_json(req)?;
     let mut errors = Errors::new();
     let name = body.name.as_deref().map(|n| errors.name("name", n, 100));
-    let capacity = ResourcesDto {
-        cpu_cores: body.cpu_cores.unwrap_or(current.capacity.cpu_cores),
-        ram_gib: body.ram_gib.unwrap_or(current.capacity.ram_gib),
-        gpu_count: body.gpu_count.unwrap_or(current.capacity.gpu_count),
+    // Validate what was sent; fields left out are left alone in SQL (COALESCE), so two
+    // concurrent PATCHes of different fields cannot undo each other.
+    let sent = ResourcesDto {
+        cpu_cores: body.cpu_cores.unwrap_or(0.0),
+        ram_gib: body.ram_gib.unwrap_or(0.0),
+        gpu_count: body.gpu_count.unwrap_or(0),
     }
     .to_resources("", &mut errors);
     errors.finish()?;
-    // The CHECK constraints compare against the allocation as it is at this instant.
-    sqlx::query!(
-        "UPDATE clusters SET name = COALESCE($2, name), cpu_millis = $3, ram_mgib = $4, gpu = $5 WHERE id = $1",
+    let cpu = body.cpu_cores.map(|_| sent.cpu_millis);
+    let ram = body.ram_gib.map(|_| sent.ram_mgib);
+    let gpu = body.gpu_count.map(|_| sent.gpu);
+    // The CHECK constraints compare against the allocation as it is at this instant; the
+    // NOT EXISTS keeps every waiting request for this cluster able to fit some day.
+    let updated = sqlx::query!(
+        "UPDATE clusters c SET name = COALESCE($2, c.name), cpu_millis = COALESCE($3, c.cpu_millis),
+                ram_mgib = COALESCE($4, c.ram_mgib), gpu = COALESCE($5, c.gpu)
+         WHERE c.id = $1 AND NOT EXISTS (
+             SELECT 1 FROM deployments d
+             WHERE d.requested_cluster_id = $1 AND d.status = 'pending'
+               AND (d.cpu_millis > COALESCE($3, c.cpu_millis) OR d.ram_mgib > COALESCE($4, c.ram_mgib)
+                    OR d.gpu > COALESCE($5, c.gpu)))
+         RETURNING c.id",
         id,
         name,
-        capacity.cpu_millis,
-        capacity.ram_mgib,
-        capacity.gpu
+        cpu,
+        ram,
+        gpu
     )
-    .execute(&state.db)
+    .fetch_optional(&state.db)
     .await
     .map_err(|err| match violated_constraint(&err) {
         Some("clusters_organization_id_name_key") => name_taken(),
@@ -175,6 +188,12 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
         }
         _ => err.into(),
     })?;
+    if updated.is_none() {
+        return Err(ApiError::Conflict(
+            "cannot shrink the cluster below what a waiting deployment needs; cancel it first"
+                .into(),
+        ));
+    }
     let cluster = view::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;

@@ -207,8 +207,14 @@ async fn resolve_organization(
     }
 }
 
+/// Identifies a request for idempotency; dependency order does not make it a different one.
 fn fingerprint(body: &SubmitDeployment) -> Vec<u8> {
-    Sha256::digest(serde_json::to_vec(body).expect("serializable")).to_vec()
+    let mut value = serde_json::to_value(body).expect("serializable");
+    if let Some(deps) = value.get_mut("depends_on").and_then(|d| d.as_array_mut()) {
+        deps.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        deps.dedup();
+    }
+    Sha256::digest(value.to_string()).to_vec()
 }
 
 /// Submit a deployment. It is queued as `pending`; the scheduler places it.
@@ -237,9 +243,11 @@ pub async fn submit(state: &AppState, req: &Request) -> Result<Response, ApiErro
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
     let inserted = sqlx::query!(
-        "INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
-                                  priority, max_runtime_seconds, created_by, idempotency_key, request_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        r#"INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
+                                  priority, max_runtime_seconds, created_by, idempotency_key, request_fingerprint,
+                                  reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                 '{"code": "queued", "message": "waiting for the scheduler to consider it"}')"#,
         id,
         d.organization_id,
         d.cluster_id,
@@ -349,7 +357,19 @@ async fn replay(
             "this Idempotency-Key was already used for a different request".into(),
         ));
     }
-    Ok(view::find(&state.db, row.id).await?)
+    let existing = view::find(&state.db, row.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("deployment"))?;
+    // A replay answers only someone who may still deploy there (a removed member gets 404).
+    authorize(
+        &state.db,
+        caller.id,
+        existing.organization_id,
+        Action::Deploy,
+        "deployment",
+    )
+    .await?;
+    Ok(Some(existing))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -487,7 +487,6 @@ async fn dry_run_validates_like_submit(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: submit.rs replays an Idempotency-Key before checking membership, so a removed member still reads the deployment (202 instead of 404)"]
 async fn a_removed_member_cannot_read_a_deployment_by_replaying_its_idempotency_key(db: PgPool) {
     let state = test_state(db);
     let t = team(&state, "acme").await;
@@ -511,7 +510,6 @@ async fn a_removed_member_cannot_read_a_deployment_by_replaying_its_idempotency_
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: a just-submitted pending deployment has reason null; DESIGN §3/§4 say every pending deployment carries a reason"]
 async fn a_just_submitted_deployment_already_says_why_it_is_not_running(db: PgPool) {
     let state = test_state(db);
     let (admin, org) = solo(&state, "ada").await;
