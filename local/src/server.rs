@@ -55,9 +55,7 @@ async fn handle(
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let response = match routes.find(method.as_str(), &path) {
         Match::NotFound => ApiError::NotFound("no such route".into()).into_response(),
-        Match::MethodNotAllowed { allowed } => {
-            ApiError::MethodNotAllowed(format!("allowed: {}", allowed.join(", "))).into_response()
-        }
+        Match::MethodNotAllowed { allowed } => ApiError::MethodNotAllowed(allowed).into_response(),
         Match::Found { route, params } => match to_lambda_request(req, params, peer).await {
             Ok(lambda_req) => crate::invoke(state, &route.function, lambda_req).await,
             Err(err) => err.into_response(),

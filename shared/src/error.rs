@@ -39,8 +39,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    /// Carries the methods the path does allow, for the `Allow` header.
+    #[error("this path allows {}", .0.join(", "))]
+    MethodNotAllowed(Vec<String>),
     #[error("too many requests")]
     RateLimited {
         limit: u32,
@@ -131,6 +132,9 @@ impl ApiError {
         let mut builder = http::Response::builder()
             .status(problem.status)
             .header(http::header::CONTENT_TYPE, "application/problem+json");
+        if let ApiError::MethodNotAllowed(allowed) = &self {
+            builder = builder.header(http::header::ALLOW, allowed.join(", "));
+        }
         if let ApiError::RateLimited {
             limit,
             retry_after_seconds,

@@ -153,8 +153,7 @@ pub fn path_id(segment: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 pub fn method_not_allowed(allowed: &[Method]) -> ApiError {
-    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    ApiError::MethodNotAllowed(format!("allowed: {}", names.join(", ")))
+    ApiError::MethodNotAllowed(allowed.iter().map(|m| m.as_str().to_string()).collect())
 }
 
 pub fn route_not_found() -> ApiError {

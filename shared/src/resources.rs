@@ -97,12 +97,15 @@ impl std::iter::Sum for Resources {
 pub struct ResourcesDto {
     /// CPU cores, up to 3 decimal places.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1000000.0, multiple_of = 0.001)]
     pub cpu_cores: f64,
     /// RAM in GiB, up to 3 decimal places.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: f64,
     /// Whole GPUs.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: i64,
 }
 

@@ -78,7 +78,7 @@ async fn completing_work_drains_the_queue_in_priority_order(db: PgPool) {
     let high = submit("high", 50).await;
     let waiting = app
         .wait_for(&admin, &high, Duration::from_secs(10), |d| {
-            !d["reason"].is_null()
+            d["reason"]["code"] == "insufficient_resources"
         })
         .await;
     assert_eq!(waiting["reason"]["code"], "insufficient_resources");

@@ -936,7 +936,6 @@ async fn control_characters_in_names_are_422(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: a NUL in the login username is a 500: functions/auth/src/login.rs:30 puts it in the rate-limit key (shared/src/rate_limit.rs:56) and :33 in the users query, and PostgreSQL refuses NUL in text; refuse it (401/422) before either"]
 async fn a_nul_in_the_login_username_is_a_client_error(db: PgPool) {
     let app = TestApp::start(db).await;
     let mut checks = Checks::default();
@@ -965,7 +964,6 @@ async fn a_nul_in_the_login_username_is_a_client_error(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: a NUL in the completion message is a 500: functions/deployments/src/lifecycle.rs:69-74 passes it unchecked into deployment_events.detail (and reason JSONB for failed), which PostgreSQL refuses; validate it (422) or strip control characters"]
 async fn a_nul_in_the_completion_message_is_a_client_error(db: PgPool) {
     let app = TestApp::start(db).await;
     let (token, org, cluster) = setup(&app).await;
@@ -1317,7 +1315,6 @@ async fn odd_methods_are_405_problems(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-#[ignore = "BUG: 405 answers have no Allow header (RFC 9110 §15.5.6; Schemathesis ST204): ApiError::MethodNotAllowed (shared/src/error.rs) carries the methods only as text in `detail`; carry the list and set Allow in into_response (built in shared/src/http.rs:157 and local/src/server.rs:58-59)"]
 async fn method_not_allowed_answers_name_the_allowed_methods(db: PgPool) {
     let app = TestApp::start(db).await;
     let (token, _, cluster) = setup(&app).await;

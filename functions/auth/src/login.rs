@@ -27,6 +27,13 @@ pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError
     } else {
         parse_json(req)?
     };
+    // PostgreSQL text cannot hold NUL, and no username has control characters: refuse early.
+    if body.username.chars().any(char::is_control) || body.password.contains('\0') {
+        return Err(ApiError::validation(
+            "username",
+            "must not contain control characters",
+        ));
+    }
     shared::rate_limit::check_client(state, req, "login", Some(&body.username)).await?;
     let login = body.username.trim();
     let user = sqlx::query!(

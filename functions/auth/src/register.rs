@@ -12,8 +12,16 @@ use uuid::Uuid;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     pub username: String,
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
+    )]
     pub email: String,
+    /// 8-128 characters, letters mixed with digits or symbols.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 

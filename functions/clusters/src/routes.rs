@@ -17,24 +17,41 @@ use crate::view::{self, Cluster};
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateCluster {
     pub organization_id: Uuid,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*\\S[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1000000.0, multiple_of = 0.001)]
     pub cpu_cores: f64,
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: f64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: i64,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateCluster {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*\\S[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(minimum = 0.0, maximum = 1000000.0, multiple_of = 0.001)]
     pub cpu_cores: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: Option<f64>,
+    #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this organization's clusters.

@@ -180,9 +180,15 @@ async fn shrinking_below_what_a_waiting_deployment_needs_is_409(db: PgPool) {
     submit_id(&state, &admin, deployment(Some(id), "big", 6.0, 4.0, 2)).await;
     let before = get_cluster(&state, &admin, id).await;
     // Nothing runs yet (no pass), so only the waiting request stands in the way.
-    assert_problem(&patch(&state, &admin, &cluster_path(id), json!({"gpu_count": 1})).await, 409);
+    assert_problem(
+        &patch(&state, &admin, &cluster_path(id), json!({"gpu_count": 1})).await,
+        409,
+    );
     assert_eq!(get_cluster(&state, &admin, id).await, before);
     // Shrinking what it does not need is fine.
-    let shrunk = expect(&patch(&state, &admin, &cluster_path(id), json!({"ram_gib": 8})).await, 200);
+    let shrunk = expect(
+        &patch(&state, &admin, &cluster_path(id), json!({"ram_gib": 8})).await,
+        200,
+    );
     assert_eq!(resources(&shrunk["capacity"]), (8.0, 8.0, 2));
 }

@@ -66,6 +66,16 @@ pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Respo
     let caller = authenticate(state, req).await?;
     let deployment = visible(state, caller.id, id, Action::Deploy).await?;
     let body: CompleteRequest = parse_json(req)?;
+    if body
+        .message
+        .as_deref()
+        .is_some_and(|m| m.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+    {
+        return Err(ApiError::validation(
+            "message",
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
     let message: String = body
         .message
         .unwrap_or_default()

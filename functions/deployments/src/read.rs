@@ -17,6 +17,7 @@ pub const MAX_LIMIT: i64 = 200;
 const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub organization_id: Option<Uuid>,

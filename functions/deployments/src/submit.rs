@@ -30,15 +30,24 @@ pub struct SubmitDeployment {
     pub organization_id: Option<Uuid>,
     /// Omit to let the scheduler pick the best-fitting cluster of the organization.
     pub cluster_id: Option<Uuid>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*\\S[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// A container image reference, e.g. `ghcr.io/acme/trainer:1.4`.
+    #[schema(min_length = 1, max_length = 512)]
     pub image: String,
     pub resources: ResourcesDto,
     /// 1-100, higher runs first (default 50).
+    #[schema(minimum = 1, maximum = 100)]
     pub priority: Option<i64>,
     /// Deployments (of the same organization) that must succeed first.
+    #[schema(max_items = 100)]
     pub depends_on: Option<Vec<Uuid>>,
     /// Stop it as failed after this long running.
+    #[schema(minimum = 1, maximum = 2592000)]
     pub max_runtime_seconds: Option<i64>,
 }
 

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json, swagger_ui, redoc,
     ),
     components(schemas(shared::error::Problem, shared::error::FieldError, shared::resources::ResourcesDto)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "organizations", description = "Organizations, invites and members"),
@@ -44,6 +44,57 @@ impl Modify for BearerAuth {
                 Scopes::new(),
             ))])),
         );
+    }
+}
+
+/// Error bodies are `application/problem+json`, every API operation may be rate limited (429),
+/// and the invite body is optional: stated once here rather than on every annotation.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Required, ResponseBuilder};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let utoipa::openapi::RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if status.as_str() >= "400" {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response
+                                .content
+                                .insert("application/problem+json".to_string(), content);
+                        }
+                    }
+                }
+                if path.starts_with("/api/") && !operation.responses.responses.contains_key("429") {
+                    let problem = utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                        .build();
+                    let too_many = ResponseBuilder::new()
+                        .description("Rate limited; see Retry-After")
+                        .content("application/problem+json", problem)
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".to_string(), too_many.into());
+                }
+                if path.ends_with("/invites") {
+                    if let Some(body) = operation.request_body.as_mut() {
+                        body.required = Some(Required::False);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -20,8 +20,10 @@ pub struct CreateInvite {
     /// Role granted on joining (default `developer`).
     pub role: Option<Role>,
     /// Hours until the code stops working (default 168, at most 8760).
+    #[schema(minimum = 1, maximum = 8760)]
     pub expires_in_hours: Option<i64>,
     /// How many people may join with it (default unlimited).
+    #[schema(minimum = 1, maximum = 100000)]
     pub max_uses: Option<i32>,
 }
 

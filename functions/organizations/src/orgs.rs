@@ -14,6 +14,11 @@ use crate::invites::insert_invite;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateOrganization {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*\\S[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
 }
 

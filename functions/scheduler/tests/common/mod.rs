@@ -6,6 +6,9 @@ use shared::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// A cluster's id, its books (cpu, ram, gpu), what runs on it, and its capacity.
+type BooksRow = (Uuid, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
 pub struct Fixture {
     pub state: AppState,
     pub org: Uuid,
@@ -167,7 +170,7 @@ impl Fixture {
 
     /// Every cluster's books equal the sum of what runs on it, within capacity.
     pub async fn assert_books_balance(&self) {
-        let rows: Vec<(Uuid, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<BooksRow> = sqlx::query_as(
             "SELECT c.id, c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu,
                     COALESCE(sum(d.cpu_millis), 0)::bigint, COALESCE(sum(d.ram_mgib), 0)::bigint, COALESCE(sum(d.gpu), 0)::bigint,
                     c.cpu_millis, c.ram_mgib, c.gpu
