@@ -23,12 +23,11 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench dev test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+.PHONY: bench dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
-dev: services
-	cargo build --profile local -p hypervisor-local
-	./target/local/hypervisor-local
+dev:
+	./scripts/dev.sh
 
 ## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests
 test: services
@@ -38,6 +37,10 @@ test: services
 ## bench: every benchmark; writes the figures into BENCHMARKS.md
 bench: services
 	./scripts/bench.sh
+
+## fuzz: Schemathesis against the local stack's /openapi.json (no server error, no spec violation)
+fuzz: services
+	./scripts/fuzz-local.sh
 
 ## lint: formatting and clippy, as CI checks them
 lint:
