@@ -16,6 +16,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;
+pub mod whole_number;
 
 use std::sync::Arc;
 

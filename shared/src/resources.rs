@@ -104,7 +104,7 @@ pub struct ResourcesDto {
     #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: f64,
     /// Whole GPUs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::required")]
     #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: i64,
 }

@@ -29,7 +29,7 @@ pub struct CreateCluster {
     #[serde(default)]
     #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::whole_number::required")]
     #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: i64,
 }
@@ -46,6 +46,7 @@ pub struct UpdateCluster {
     pub cpu_cores: Option<f64>,
     #[schema(minimum = 0.0, maximum = 100000000.0, multiple_of = 0.001)]
     pub ram_gib: Option<f64>,
+    #[serde(default, deserialize_with = "shared::whole_number::optional")]
     #[schema(minimum = 0, maximum = 1000000)]
     pub gpu_count: Option<i64>,
 }

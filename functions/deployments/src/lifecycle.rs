@@ -24,6 +24,10 @@ pub enum Outcome {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CompleteRequest {
     pub outcome: Outcome,
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub message: Option<String>,
 }
 

@@ -25,6 +25,7 @@ pub struct ListQuery {
     /// pending, running, succeeded, failed or cancelled.
     pub status: Option<String>,
     /// 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

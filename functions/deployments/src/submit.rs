@@ -41,12 +41,14 @@ pub struct SubmitDeployment {
     pub image: String,
     pub resources: ResourcesDto,
     /// 1-100, higher runs first (default 50).
+    #[serde(default, deserialize_with = "shared::whole_number::optional")]
     #[schema(minimum = 1, maximum = 100)]
     pub priority: Option<i64>,
     /// Deployments (of the same organization) that must succeed first.
     #[schema(max_items = 100)]
     pub depends_on: Option<Vec<Uuid>>,
     /// Stop it as failed after this long running.
+    #[serde(default, deserialize_with = "shared::whole_number::optional")]
     #[schema(minimum = 1, maximum = 2592000)]
     pub max_runtime_seconds: Option<i64>,
 }

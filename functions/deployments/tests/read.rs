@@ -1,3 +1,5 @@
+// The clusters tests and these drive the same handlers; one helper module serves both.
+#[path = "../../clusters/tests/common/mod.rs"]
 mod common;
 
 use common::{

@@ -20,11 +20,13 @@ pub struct CreateInvite {
     /// Role granted on joining (default `developer`).
     pub role: Option<Role>,
     /// Hours until the code stops working (default 168, at most 8760).
+    #[serde(default, deserialize_with = "shared::whole_number::optional")]
     #[schema(minimum = 1, maximum = 8760)]
     pub expires_in_hours: Option<i64>,
     /// How many people may join with it (default unlimited).
+    #[serde(default, deserialize_with = "shared::whole_number::optional")]
     #[schema(minimum = 1, maximum = 100000)]
-    pub max_uses: Option<i32>,
+    pub max_uses: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -117,7 +119,7 @@ pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Respon
         caller.id,
         body.role.unwrap_or(Role::Developer),
         Some(Utc::now() + Duration::hours(hours)),
-        body.max_uses,
+        body.max_uses.map(|n| n as i32), // validated above to 1..=100000
     )
     .await?;
     tx.commit().await?;
