@@ -8,8 +8,13 @@ port=${FUZZ_PORT:-3999}
 export PORT=$port DATABASE_URL=${FUZZ_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hypervisor_fuzz}
 export RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 RUST_LOG=warn
 ./scripts/ensure-postgres.sh
-cargo build --profile local -p hypervisor-local
-./target/local/hypervisor-local > "$root/.local/fuzz-server.log" 2>&1 &
+# The debug build: `make test` has already built it, and fuzzing needs no speed.
+cargo build -p hypervisor-local
+./target/debug/hypervisor-local > "$root/.local/fuzz-server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
+# By default: no server error, and every response as the document says (status, content type,
+# headers, body schema). CHECKS=all adds the checks that the document's schemas are exactly as
+# strict as the API (some rules, like "at least one resource > 0", JSON Schema cannot say).
+export CHECKS=${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,missing_required_header,unsupported_method,allow_header_conformance,use_after_free,ensure_resource_availability,ignored_auth}
 BASE_URL=http://127.0.0.1:$port ./scripts/fuzz.sh "$@"

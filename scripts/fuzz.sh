@@ -12,6 +12,7 @@
 # Settings (environment):
 #   BASE_URL       the API (default http://127.0.0.1:3000)
 #   MAX_EXAMPLES   test cases per operation (default 50)
+#   CHECKS         Schemathesis checks (default all)
 #   SEED           Schemathesis seed, to replay a run (default: random)
 #   WORKERS        concurrent workers (default 2)
 #   REPORT_DIR     JUnit and NDJSON reports (default .local/fuzz-report)
@@ -105,7 +106,7 @@ args=(
   --config-file "$config" run "$BASE_URL/openapi.json"
   --url "$BASE_URL"
   -H "Authorization: Bearer $TOKEN"
-  --checks all
+  --checks "${CHECKS:-all}"
   --max-examples "$MAX_EXAMPLES"
   --workers "$WORKERS"
   --report junit,ndjson --report-dir "$REPORT_DIR"
