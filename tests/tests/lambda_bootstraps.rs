@@ -25,7 +25,10 @@ fn bootstrap(bin: &str) -> PathBuf {
         }
         panic!("no bootstrap for {bin} under {}", dir.display());
     }
-    root.join("target/debug").join(bin)
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    target.join("debug").join(bin)
 }
 
 struct Function {
