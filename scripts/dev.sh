@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --profile local -p hypervisor-local
-./target/local/hypervisor-local &
+"${CARGO_TARGET_DIR:-target}/local/hypervisor-local" &
 server=$!
 trap 'kill -INT $server 2>/dev/null' INT TERM
 wait $server || true

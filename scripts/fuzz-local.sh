@@ -10,7 +10,7 @@ export RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 RUST_LOG
 ./scripts/ensure-postgres.sh
 # The debug build: `make test` has already built it, and fuzzing needs no speed.
 cargo build -p hypervisor-local
-./target/debug/hypervisor-local > "$root/.local/fuzz-server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/hypervisor-local" > "$root/.local/fuzz-server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 # By default: no server error, and every response as the document says (status, content type,
