@@ -29,8 +29,11 @@ const FUNCTIONS: [&str; 6] = [
     "docs",
     "scheduler",
 ];
+/// The functions template.yaml gives QUEUE_URL.
+const QUEUE_USERS: [&str; 2] = ["clusters", "deployments"];
 const TARGET_MS: f64 = 30.0;
-const TARGET_BYTES: u64 = 15 * 1024 * 1024;
+/// 15 MB, decimal (the stricter reading).
+const TARGET_BYTES: u64 = 15_000_000;
 
 fn main() {
     let bench = is_bench_run();
@@ -62,14 +65,15 @@ fn main() {
     let mut md = String::new();
     md.push_str("### 4. Cold start of the function bootstraps\n\n");
     md.push_str(&format!(
-        "Binaries from `{}`. Each is spawned {runs} times under the Runtime API emulator (tests/src/runtime_api.rs) with the environment a Lambda gets plus the app's settings (DATABASE_URL, JWT_SECRET, QUEUE_URL, AWS_* for LocalStack). _Ready_ = spawn → first `GET /runtime/invocation/next` (the end of init); _first response_ = ready → the answer to a first event that needs no database. Process start only: Lambda adds the sandbox and code download on top. 1-min load average at the end: {}.\n\n",
+        "Binaries from `{}`. Each is spawned {runs} times under the Runtime API emulator (tests/src/runtime_api.rs) with the environment a Lambda gets plus the app's settings (DATABASE_URL, JWT_SECRET, AWS_* for LocalStack, and QUEUE_URL for clusters and deployments only, as in template.yaml). _Ready_ = spawn → first `GET /runtime/invocation/next` (the end of init); _first response_ = ready → the answer to a first event that needs no database. Process start only: Lambda adds the sandbox and code download on top. 1-min load average at the end: {}.\n\n",
         dir.strip_prefix(workspace_root()).unwrap_or(&dir).display(),
         load_average()
     ));
-    md.push_str("| function | size | ready p50 | ready p99 | ready max | first response p50 | target < 30 ms (p50 / p99) | target < 15 MB |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| function | size | ready, 1st spawn | ready p50 | ready p90 | ready p99 | p99 without the 1st | first response p50 | target < 30 ms (p50 / p99) | target < 15 MB |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut samples = Vec::new();
     for bin in FUNCTIONS {
         let Some(path) = find_bootstrap(&dir, bin) else {
-            md.push_str(&format!("| {bin} | not built | | | | | | |\n"));
+            md.push_str(&format!("| {bin} | not built | | | | | | | | |\n"));
             continue;
         };
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -82,23 +86,34 @@ fn main() {
         }
         let r = Stats::of(&ready).unwrap();
         let f = Stats::of(&first).unwrap();
+        let rounded: Vec<String> = ready.iter().map(|ms| format!("{ms:.0}")).collect();
         println!(
-            "{bin}: ready p50 {:.1} ms p99 {:.1} ms, first response p50 {:.1} ms, {size} bytes",
-            r.p50, r.p99, f.p50
-        );
-        md.push_str(&format!(
-            "| {bin} | {:.1} MB ({size} B) | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} / {} | {} |\n",
-            size as f64 / (1024.0 * 1024.0),
+            "{bin}: ready p50 {:.1} ms p99 {:.1} ms, first response p50 {:.1} ms, {size} bytes; every spawn (ms): {}",
             r.p50,
             r.p99,
-            r.max,
+            f.p50,
+            rounded.join(" ")
+        );
+        let later = Stats::of(&ready[1..]).unwrap_or(r);
+        md.push_str(&format!(
+            "| {bin} | {:.2} MB | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} / {} | {} |\n",
+            size as f64 / 1e6,
+            ready[0],
+            r.p50,
+            r.p90,
+            r.p99,
+            later.p99,
             f.p50,
             verdict(r.p50 < TARGET_MS),
             verdict(r.p99 < TARGET_MS),
             verdict(size < TARGET_BYTES)
         ));
+        samples.push(format!("{bin}: {}", rounded.join(" ")));
     }
-    md.push_str("\nMB = MiB (1,048,576 bytes).\n");
+    md.push_str(&format!(
+        "\nMB = 1,000,000 bytes. With {runs} spawns, p99 is the slowest one. Every spawn, in order (ms):\n\n```\n{}\n```\n",
+        samples.join("\n")
+    ));
     write_report("4_cold_start", &md);
 }
 
@@ -141,16 +156,12 @@ fn first_event(bin: &str) -> Value {
 /// Spawns `path` once; returns (ms from spawn to first poll, ms from then to the first answer).
 async fn spawn_once(path: &Path, bin: &str) -> (f64, f64) {
     let api = RuntimeApi::start().await;
-    let env = [
+    let mut env = vec![
         (
             "DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/postgres".to_string(),
         ),
         ("JWT_SECRET", shared::testing::TEST_JWT_SECRET.to_string()),
-        (
-            "QUEUE_URL",
-            "http://127.0.0.1:4566/queue/us-east-1/000000000000/hypervisor-deployments".to_string(),
-        ),
         (
             "AWS_ENDPOINT_URL",
             std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
@@ -159,6 +170,14 @@ async fn spawn_once(path: &Path, bin: &str) -> (f64, f64) {
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
     ];
+    // As template.yaml: only the functions that announce work on the queue get QUEUE_URL (and
+    // so build an SQS client at init).
+    if QUEUE_USERS.contains(&bin) {
+        env.push((
+            "QUEUE_URL",
+            "http://127.0.0.1:4566/queue/us-east-1/000000000000/hypervisor-deployments".to_string(),
+        ));
+    }
     let spawned = Instant::now();
     let mut child = Command::new(path)
         .env_clear()

@@ -292,7 +292,7 @@ async fn run(
     let mut md = String::new();
     md.push_str("### 2. Scheduling throughput on PostgreSQL (`scheduler::run_pass`)\n\n");
     md.push_str(&format!(
-        "One organization, {} clusters (empty at the start), {} pending deployments inserted with one `INSERT … SELECT FROM UNNEST(…)`; then the real `scheduler::run_pass` until a pass starts nothing. PostgreSQL 15 on this machine (same 2 cores as the benchmark), `synchronous_commit=on`; `ANALYZE` after seeding. 1-min load average at the end: {}.\n\n",
+        "One organization, {} clusters (empty at the start), {} pending deployments inserted with one `INSERT … SELECT FROM UNNEST(…)`; then the real `scheduler::run_pass` until a pass starts nothing. PostgreSQL on this machine (sharing its cores with the benchmark), `synchronous_commit=on`; `ANALYZE` after seeding. 1-min load average at the end: {}.\n\n",
         config.clusters,
         config.pending,
         load_average()
