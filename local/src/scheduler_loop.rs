@@ -11,6 +11,7 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
     loop {
         let received = queue
             .client()
+            .await
             .receive_message()
             .queue_url(queue.url())
             .max_number_of_messages(10)
@@ -56,6 +57,7 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
             if let Some(handle) = message.receipt_handle {
                 if let Err(err) = queue
                     .client()
+                    .await
                     .delete_message()
                     .queue_url(queue.url())
                     .receipt_handle(handle)

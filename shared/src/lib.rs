@@ -51,7 +51,7 @@ impl AppState {
         let config = config::Config::from_env()?;
         let (db, db_iam) = db::pool(&config).await?;
         let queue = match &config.queue_url {
-            Some(url) => Some(queue::Queue::from_env(url.clone()).await),
+            Some(url) => Some(queue::Queue::from_env(url.clone())),
             None => None,
         };
         Ok(AppState {

@@ -2,6 +2,8 @@
 //! A lost nudge costs latency, never work: the periodic sweep finds every pending deployment.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,23 +17,36 @@ pub struct ScheduleRequest {
 
 #[derive(Debug, Clone)]
 pub struct Queue {
-    client: aws_sdk_sqs::Client,
+    /// Built on first use: most invocations (every read) never send, so init does not pay for
+    /// loading the AWS config and TLS roots.
+    client: Arc<OnceCell<aws_sdk_sqs::Client>>,
     url: String,
 }
 
 impl Queue {
     pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
-        Queue { client, url }
+        Queue {
+            client: Arc::new(OnceCell::new_with(Some(client))),
+            url,
+        }
     }
 
-    /// Builds a client from the environment (`AWS_ENDPOINT_URL` points it at LocalStack).
-    pub async fn from_env(url: String) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Queue::new(aws_sdk_sqs::Client::new(&sdk), url)
+    /// A queue whose client is built from the environment on first use (`AWS_ENDPOINT_URL`
+    /// points it at LocalStack).
+    pub fn from_env(url: String) -> Self {
+        Queue {
+            client: Arc::new(OnceCell::new()),
+            url,
+        }
     }
 
-    pub fn client(&self) -> &aws_sdk_sqs::Client {
-        &self.client
+    pub async fn client(&self) -> &aws_sdk_sqs::Client {
+        self.client
+            .get_or_init(|| async {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                aws_sdk_sqs::Client::new(&sdk)
+            })
+            .await
     }
 
     pub fn url(&self) -> &str {
@@ -40,7 +55,8 @@ impl Queue {
 
     pub async fn send(&self, request: &ScheduleRequest) -> anyhow::Result<()> {
         let body = serde_json::to_string(request)?;
-        self.client
+        self.client()
+            .await
             .send_message()
             .queue_url(&self.url)
             .message_body(body)

@@ -26,11 +26,12 @@ impl Drop for TestApp {
         for task in &self.tasks {
             task.abort();
         }
-        let (client, url) = (self.queue.client().clone(), self.queue.url().to_string());
+        let queue = self.queue.clone();
         // Best effort: LocalStack forgets queues on restart anyway.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let _ = client.delete_queue().queue_url(url).send().await;
+                let client = queue.client().await;
+                let _ = client.delete_queue().queue_url(queue.url()).send().await;
             });
         }
     }
@@ -78,7 +79,7 @@ impl TestApp {
     pub async fn start_with_broken_queue(db: PgPool) -> TestApp {
         let working = fresh_queue().await;
         let missing = working.url().rsplit_once('/').unwrap().0.to_string() + "/no-such-queue";
-        let broken = Queue::new(working.client().clone(), missing);
+        let broken = Queue::new(working.client().await.clone(), missing);
         Self::start_with_queue(db, broken, |_| {}).await
     }
 

@@ -174,6 +174,7 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     // The submission's message is on the LocalStack queue: hand it to the scheduler as SQS would.
     let received = queue
         .client()
+        .await
         .receive_message()
         .queue_url(queue.url())
         .wait_time_seconds(5)

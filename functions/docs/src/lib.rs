@@ -7,7 +7,6 @@ use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::Body;
 use shared::http::{finish, method_not_allowed, route_not_found, Request, Response};
 use shared::ApiError;
-use std::sync::{Arc, OnceLock};
 
 pub async fn handle(req: Request) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -41,29 +40,13 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-fn swagger(tail: &str) -> Result<Response, ApiError> {
-    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let config = CONFIG
-        .get_or_init(|| {
-            Arc::new(
-                utoipa_swagger_ui::Config::from("/openapi.json")
-                    .persist_authorization(true)
-                    .try_it_out_enabled(true),
-            )
-        })
-        .clone();
-    let file = if tail.is_empty() { "index.html" } else { tail };
-    match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(file)) => Ok(asset(
-            StatusCode::OK,
-            &file.content_type,
-            file.bytes.to_vec(),
-        )),
-        Ok(None) => Err(route_not_found()),
-        Err(err) => Err(ApiError::Unexpected(shared::error::AnyError::msg(
-            err.to_string(),
-        ))),
-    }
+fn swagger(file: &str) -> Result<Response, ApiError> {
+    let file = if file.is_empty() { "index.html" } else { file };
+    SWAGGER_UI
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .map(|(_, content_type, bytes)| asset(StatusCode::OK, content_type, bytes.to_vec()))
+        .ok_or_else(route_not_found)
 }
 
 fn asset(status: StatusCode, content_type: &str, bytes: Vec<u8>) -> Response {
@@ -99,3 +82,81 @@ const REDOC_HTML: &str = r#"<!DOCTYPE html>
 
 /// ReDoc's standalone bundle, vendored from the `redoc` npm package (see assets/README.md).
 const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
+
+/// Swagger UI: our page and initializer, and the files they load from the `swagger-ui-dist` npm
+/// package (see assets/README.md). Only what the page uses is embedded, not the whole dist.
+const SWAGGER_UI: &[(&str, &str, &[u8])] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        SWAGGER_HTML.as_bytes(),
+    ),
+    (
+        "swagger-initializer.js",
+        "application/javascript",
+        SWAGGER_INIT.as_bytes(),
+    ),
+    (
+        "swagger-ui-bundle.js",
+        "application/javascript",
+        include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css",
+        include_bytes!("../assets/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "oauth2-redirect.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/oauth2-redirect.html"),
+    ),
+    (
+        "oauth2-redirect.js",
+        "application/javascript",
+        include_bytes!("../assets/swagger-ui/oauth2-redirect.js"),
+    ),
+    (
+        "favicon-32x32.png",
+        "image/png",
+        include_bytes!("../assets/swagger-ui/favicon-32x32.png"),
+    ),
+    (
+        "favicon-16x16.png",
+        "image/png",
+        include_bytes!("../assets/swagger-ui/favicon-16x16.png"),
+    ),
+];
+
+const SWAGGER_HTML: &str = r#"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <title>Hypervisor API — Swagger UI</title>
+    <meta charset="utf-8"/>
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <link rel="stylesheet" href="./swagger-ui.css">
+    <link rel="icon" type="image/png" href="./favicon-32x32.png" sizes="32x32">
+    <link rel="icon" type="image/png" href="./favicon-16x16.png" sizes="16x16">
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="./swagger-ui-bundle.js"></script>
+    <script src="./swagger-initializer.js"></script>
+  </body>
+</html>
+"#;
+
+// A file of its own rather than inline, so a strict Content-Security-Policy can allow it.
+const SWAGGER_INIT: &str = r##"window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+    persistAuthorization: true,
+    tryItOutEnabled: true,
+    oauth2RedirectUrl: window.location.origin + "/docs/oauth2-redirect.html",
+  });
+};
+"##;

@@ -82,6 +82,35 @@ async fn swagger_ui_and_redoc_are_served_without_a_cdn() {
 }
 
 #[tokio::test]
+async fn every_file_the_swagger_page_loads_is_served() {
+    let index = docs::handle(TestRequest::get("/docs/").build()).await;
+    let html = String::from_utf8(index.body().to_vec()).unwrap();
+    let referenced: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("./"))
+        .collect();
+    assert!(referenced.len() >= 3, "{html}");
+    for file in referenced {
+        let path = format!("/docs/{}", &file[2..]);
+        let res = docs::handle(TestRequest::get(&path).build()).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let content_type = res.headers()["content-type"].to_str().unwrap();
+        let expected = match path.rsplit('.').next().unwrap() {
+            "js" => "application/javascript",
+            "css" => "text/css",
+            "png" => "image/png",
+            other => panic!("unexpected asset type {other}"),
+        };
+        assert_eq!(content_type, expected, "{path}");
+    }
+    let init = docs::handle(TestRequest::get("/docs/swagger-initializer.js").build()).await;
+    let init = String::from_utf8(init.body().to_vec()).unwrap();
+    assert!(init.contains("url: \"/openapi.json\""), "{init}");
+    let missing = docs::handle(TestRequest::get("/docs/swagger-ui.js.map").build()).await;
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
 async fn swagger_authorize_uses_the_login_route() {
     let spec = body_json(&docs::handle(TestRequest::get("/openapi.json").build()).await);
     let flow = &spec["components"]["securitySchemes"]["bearer"]["flows"]["password"];
