@@ -35,7 +35,7 @@ pub async fn pool(config: &Config) -> anyhow::Result<(PgPool, Option<Arc<IamAuth
     if !config.db_iam_auth {
         return Ok((pool_with(config, options), None));
     }
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::aws::config_loader().load().await;
     let iam = Arc::new(IamAuth::new(sdk, options.clone())?);
     let options = iam.options_with_token().await?;
     let pool = pool_with(config, options);
@@ -116,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn iam_tokens_are_signed_for_the_database_user_offline() {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let sdk = crate::aws::config_loader()
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new(
                 "AKIDEXAMPLE",

@@ -2,6 +2,7 @@
 //! the queue client, rate limiting and the pure scheduling algorithm.
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -43,7 +43,7 @@ impl Queue {
     pub async fn client(&self) -> &aws_sdk_sqs::Client {
         self.client
             .get_or_init(|| async {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::aws::config_loader().load().await;
                 aws_sdk_sqs::Client::new(&sdk)
             })
             .await

@@ -41,7 +41,7 @@ impl Drop for TestApp {
 pub async fn fresh_queue() -> Queue {
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = shared::aws::config_loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
