@@ -51,10 +51,7 @@ impl AppState {
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = config::Config::from_env()?;
         let (db, db_iam) = db::pool(&config).await?;
-        let queue = match &config.queue_url {
-            Some(url) => Some(queue::Queue::from_env(url.clone())),
-            None => None,
-        };
+        let queue = config.queue_url.clone().map(queue::Queue::from_env);
         Ok(AppState {
             db_iam,
             ..AppState::new(db, config, queue)
