@@ -181,13 +181,24 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     let ram = body.ram_gib.map(|_| sent.ram_mgib);
     let gpu = body.gpu_count.map(|_| sent.gpu);
     // The CHECK constraints compare against the allocation as it is at this instant; the
-    // NOT EXISTS keeps every waiting request for this cluster able to fit some day.
+    // NOT EXISTS keeps every waiting request able to fit some day: those pinned to this
+    // cluster, and auto-placed ones that fit here now and on no other cluster.
+    let mut tx = state.db.begin().await?;
+    lock_organization_clusters(&mut tx, id).await?;
     let updated = sqlx::query!(
         "UPDATE clusters c SET name = COALESCE($2, c.name), cpu_millis = COALESCE($3, c.cpu_millis),
                 ram_mgib = COALESCE($4, c.ram_mgib), gpu = COALESCE($5, c.gpu)
          WHERE c.id = $1 AND NOT EXISTS (
              SELECT 1 FROM deployments d
-             WHERE d.requested_cluster_id = $1 AND d.status = 'pending'
+             WHERE d.organization_id = c.organization_id AND d.status = 'pending'
+               AND (d.requested_cluster_id = $1
+                    OR (d.requested_cluster_id IS NULL
+                        AND d.cpu_millis <= c.cpu_millis AND d.ram_mgib <= c.ram_mgib AND d.gpu <= c.gpu
+                        AND NOT EXISTS (
+                            SELECT 1 FROM clusters o
+                            WHERE o.organization_id = c.organization_id AND o.id <> c.id
+                              AND d.cpu_millis <= o.cpu_millis AND d.ram_mgib <= o.ram_mgib
+                              AND d.gpu <= o.gpu)))
                AND (d.cpu_millis > COALESCE($3, c.cpu_millis) OR d.ram_mgib > COALESCE($4, c.ram_mgib)
                     OR d.gpu > COALESCE($5, c.gpu)))
          RETURNING c.id",
@@ -197,7 +208,7 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
         ram,
         gpu
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(|err| match violated_constraint(&err) {
         Some("clusters_organization_id_name_key") => name_taken(),
@@ -208,10 +219,12 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     })?;
     if updated.is_none() {
         return Err(ApiError::Conflict(
-            "cannot shrink the cluster below what a waiting deployment needs; cancel it first"
+            "cannot shrink the cluster below what a waiting deployment needs (one that asked for \
+             this cluster, or one that fits no other cluster); cancel it first"
                 .into(),
         ));
     }
+    tx.commit().await?;
     let cluster = view::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
@@ -236,20 +249,29 @@ pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     let mut tx = state.db.begin().await?;
     // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
     // check needs a share lock), so nothing can slip in between the check and the delete.
-    sqlx::query!("SELECT id FROM clusters WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("cluster"))?;
+    lock_organization_clusters(&mut tx, id).await?;
+    // Busy: running here, waiting for this cluster, or waiting without a choice of cluster
+    // and fitting no other one (it would wait forever).
     let busy = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM deployments
-           WHERE (cluster_id = $1 AND status = 'running') OR (requested_cluster_id = $1 AND status = 'pending')"#,
+        r#"SELECT count(*) AS "count!" FROM deployments d JOIN clusters c ON c.id = $1
+           WHERE d.organization_id = c.organization_id AND (
+                 (d.cluster_id = c.id AND d.status = 'running')
+              OR (d.requested_cluster_id = c.id AND d.status = 'pending')
+              OR (d.requested_cluster_id IS NULL AND d.status = 'pending'
+                  AND d.cpu_millis <= c.cpu_millis AND d.ram_mgib <= c.ram_mgib AND d.gpu <= c.gpu
+                  AND NOT EXISTS (
+                      SELECT 1 FROM clusters o
+                      WHERE o.organization_id = c.organization_id AND o.id <> c.id
+                        AND d.cpu_millis <= o.cpu_millis AND d.ram_mgib <= o.ram_mgib
+                        AND d.gpu <= o.gpu)))"#,
         id
     )
     .fetch_one(&mut *tx)
     .await?;
     if busy > 0 {
         return Err(ApiError::Conflict(format!(
-            "{busy} deployment(s) are running on or waiting for this cluster; cancel them first"
+            "{busy} deployment(s) are running on or waiting for this cluster (or fit no other \
+             cluster); cancel them first"
         )));
     }
     sqlx::query!("DELETE FROM clusters WHERE id = $1", id)
@@ -257,4 +279,22 @@ pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
         .await?;
     tx.commit().await?;
     Ok(no_content())
+}
+
+/// Locks every cluster of the organization owning `id` (in id order, as the scheduler does), so
+/// a resize or delete asking "does this waiting deployment still fit somewhere?" cannot race
+/// another one taking the somewhere away.
+async fn lock_organization_clusters(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(), ApiError> {
+    let locked = sqlx::query_scalar!(
+        "SELECT id FROM clusters
+         WHERE organization_id = (SELECT organization_id FROM clusters WHERE id = $1)
+         ORDER BY id FOR UPDATE",
+        id
+    )
+    .fetch_all(tx)
+    .await?;
+    if !locked.contains(&id) {
+        return Err(ApiError::not_found("cluster"));
+    }
+    Ok(())
 }

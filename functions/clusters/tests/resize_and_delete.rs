@@ -192,3 +192,47 @@ async fn shrinking_below_what_a_waiting_deployment_needs_is_409(db: PgPool) {
     );
     assert_eq!(resources(&shrunk["capacity"]), (8.0, 8.0, 2));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_cluster_stays_while_auto_placed_work_waiting_for_it_fits_nowhere_else(db: PgPool) {
+    let state = test_state(db);
+    let (admin, org) = solo(&state, "ada").await;
+    let big = uuid_of(&create_cluster(&state, &admin, org, "big", 64.0, 256.0, 8).await["id"]);
+    let small = uuid_of(&create_cluster(&state, &admin, org, "small", 4.0, 8.0, 0).await["id"]);
+    // No cluster named and no pass yet: it waits, and only `big` can ever hold it.
+    let d = submit_id(&state, &admin, deployment(None, "train", 32.0, 64.0, 4)).await;
+    let before = get_cluster(&state, &admin, big).await;
+    assert_problem(&delete(&state, &admin, &cluster_path(big)).await, 409);
+    let too_small = json!({"gpu_count": 2});
+    assert_problem(
+        &patch(&state, &admin, &cluster_path(big), too_small).await,
+        409,
+    );
+    assert_eq!(get_cluster(&state, &admin, big).await, before);
+
+    // What it does not need may change: the other cluster, and `big` down to its size.
+    expect(
+        &patch(
+            &state,
+            &admin,
+            &cluster_path(small),
+            json!({"cpu_cores": 2}),
+        )
+        .await,
+        200,
+    );
+    expect(
+        &patch(&state, &admin, &cluster_path(big), json!({"cpu_cores": 32})).await,
+        200,
+    );
+    // Once another cluster could hold it, `big` may go, and the work runs there.
+    let other = uuid_of(&create_cluster(&state, &admin, org, "big-2", 32.0, 64.0, 4).await["id"]);
+    assert_eq!(
+        delete(&state, &admin, &cluster_path(big)).await.status(),
+        204
+    );
+    pass(&state, org).await;
+    let placed = common::get_deployment(&state, &admin, d).await;
+    assert_eq!(placed["status"], "running");
+    assert_eq!(uuid_of(&placed["cluster_id"]), other);
+}
