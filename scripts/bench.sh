@@ -62,6 +62,23 @@ for name in $BENCH_ONLY; do
   [ -n "${section[$name]:-}" ] || die "unknown benchmark in BENCH_ONLY: $name"
   rm -f "$BENCH_REPORT_DIR/${section[$name]}"_*.md
 done
+# Sections not rerun and not in the report folder (a fresh clone) come from BENCHMARKS.md,
+# keeping the time they were measured.
+python3 - "$root/BENCHMARKS.md" "$BENCH_REPORT_DIR" "$BENCH_ONLY" <<'PY'
+import glob, os, re, sys, calendar, time
+path, report_dir, rerun = sys.argv[1], sys.argv[2], sys.argv[3].split()
+numbers = {"plan": "1", "throughput": "2", "api": "3", "cold_start": "4", "latency": "5"}
+rerun = {numbers[name] for name in rerun}
+text = open(path).read() if os.path.exists(path) else ""
+for m in re.finditer(r"(### (\d)\. .*?)\n_Section measured (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\._", text, re.S):
+    body, number, measured = m.groups()
+    if number in rerun or glob.glob(f"{report_dir}/{number}_*.md"):
+        continue
+    out = f"{report_dir}/{number}_from_benchmarks_md.md"
+    open(out, "w").write(body.rstrip("\n") + "\n")
+    stamp = calendar.timegm(time.strptime(measured, "%Y-%m-%d %H:%M"))
+    os.utime(out, (stamp, stamp))
+PY
 
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
