@@ -6,7 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Serialize, Serializer};
@@ -173,14 +173,40 @@ fn run(input: &Input, memoize: bool) -> Plan {
         .map(|(i, p)| (queue_key(p.priority, p.created_at, p.id), i))
         .collect();
     queue.sort_unstable();
-    let mut queue = queue.into_iter().peekable();
+    // The deployments that simply get placed, found in input order, so that gathering them in
+    // queue order below is a loop of plain reads.
+    let ready: Vec<bool> = input
+        .pending
+        .iter()
+        .map(|p| {
+            matches!(p.dependencies, DependencyState::Satisfied)
+                && !failed_dependency.contains_key(&p.id)
+        })
+        .collect();
+    // Read in queue order, the pending deployments are all over memory: gathered first, in a
+    // loop whose reads do not wait on one another, the cache misses overlap.
+    let turns: Vec<Turn> = queue
+        .iter()
+        .map(|&(_, i)| {
+            let pending = &input.pending[i];
+            if ready[i] {
+                Turn::Schedule(Candidate::new(pending))
+            } else {
+                Turn::of(pending, &failed_dependency)
+            }
+        })
+        .collect();
+    let mut queue = queue.iter().map(|(key, _)| key).zip(turns).peekable();
     let mut pass = Pass::new(input, memoize);
+    // Grown by doubling, these were copied over and over (and their pages faulted in twice).
+    pass.plan.waiting.reserve(input.pending.len());
+    pass.unplaced.reserve(input.pending.len());
 
     loop {
         // Requeued victims wait in their own heap; whichever comes first in queue order goes next.
         let victim_next = match (queue.peek(), pass.requeued.peek()) {
             (None, None) => break,
-            (Some((pending_key, _)), Some(Reverse((victim_key, _)))) => victim_key < pending_key,
+            (Some((pending_key, _)), Some(Reverse((victim_key, _)))) => victim_key < *pending_key,
             (None, Some(_)) => true,
             (Some(_), None) => false,
         };
@@ -191,51 +217,75 @@ fn run(input: &Input, memoize: bool) -> Plan {
             pass.schedule(pass.victims[victim]);
             continue;
         }
-        let Some((_, i)) = queue.next() else { break };
-        let pending = &input.pending[i];
-        // Every `Failed` one is in `failed_dependency`, with those failed through it.
-        if let Some(&dependency_id) = failed_dependency.get(&pending.id) {
-            let failure = DependencyFailure {
-                deployment_id: pending.id,
-                dependency_id,
-            };
-            pass.plan.dependency_failures.push(failure);
-        } else if let DependencyState::Waiting { unfinished } = &pending.dependencies {
-            let reason = Reason {
-                code: ReasonCode::WaitingForDependencies,
-                message: waiting_message(unfinished.len()),
-                shortfall: None,
-            };
-            pass.plan.waiting.push(Waiting {
-                deployment_id: pending.id,
-                reason,
-            });
-        } else {
-            pass.schedule(Candidate {
-                id: pending.id,
-                priority: pending.priority,
-                cluster_id: pending.cluster_id,
-                resources: pending.resources,
-                preempted_by: None,
-            });
+        let Some((_, turn)) = queue.next() else { break };
+        match turn {
+            Turn::Fail(failure) => pass.plan.dependency_failures.push(failure),
+            Turn::Wait { id, unfinished } => {
+                let reason = Reason {
+                    code: ReasonCode::WaitingForDependencies,
+                    message: waiting_message(unfinished),
+                    shortfall: None,
+                };
+                pass.plan.waiting.push(Waiting {
+                    deployment_id: id,
+                    reason,
+                });
+            }
+            Turn::Schedule(candidate) => pass.schedule(candidate),
         }
     }
     pass.finish()
 }
 
-/// Queue order: higher priority first, then older submission, then lower id (as a number: it
-/// sorts like the `Uuid` and compares faster).
-type QueueKey = (Reverse<i32>, DateTime<Utc>, u128);
+/// What a pending deployment's turn in the queue does.
+enum Turn {
+    Fail(DependencyFailure),
+    /// Waits for this many unfinished dependencies.
+    Wait {
+        id: Uuid,
+        unfinished: usize,
+    },
+    Schedule(Candidate),
+}
+
+impl Turn {
+    fn of(pending: &Pending, failed_dependency: &FastMap<Uuid, Uuid>) -> Turn {
+        // Every `Failed` one is in `failed_dependency`, with those failed through it.
+        if let Some(&dependency_id) = failed_dependency.get(&pending.id) {
+            Turn::Fail(DependencyFailure {
+                deployment_id: pending.id,
+                dependency_id,
+            })
+        } else if let DependencyState::Waiting { unfinished } = &pending.dependencies {
+            Turn::Wait {
+                id: pending.id,
+                unfinished: unfinished.len(),
+            }
+        } else {
+            Turn::Schedule(Candidate::new(pending))
+        }
+    }
+}
+
+/// Queue order: higher priority first, then older submission, then lower id. Packed into two
+/// integers, so sorting 100,000 of them compares fast: the first holds the priority (bits
+/// flipped, so higher sorts first), then the submission time as seconds and nanoseconds (which
+/// order like the `DateTime`); the second is the id as a number (it sorts like the `Uuid`).
+type QueueKey = (u128, u128);
 
 fn queue_key(priority: i32, created_at: DateTime<Utc>, id: Uuid) -> QueueKey {
-    (Reverse(priority), created_at, id.as_u128())
+    let priority = !(priority as u32 ^ (1 << 31));
+    let seconds = created_at.timestamp() as u64 ^ (1 << 63);
+    let nanos = created_at.timestamp_subsec_nanos();
+    let when = (u128::from(seconds) << 32) | u128::from(nanos);
+    ((u128::from(priority) << 96) | when, id.as_u128())
 }
 
 /// Pending deployments that fail in this pass, each with the dependency that failed it: those
 /// already `Failed`, and, transitively, those waiting on one of them.
-fn failed_dependencies(pending: &[Pending]) -> HashMap<Uuid, Uuid> {
-    let mut waiting_on: HashMap<Uuid, Vec<&Pending>> = HashMap::new();
-    let mut failed = HashMap::new();
+fn failed_dependencies(pending: &[Pending]) -> FastMap<Uuid, Uuid> {
+    let mut waiting_on: FastMap<Uuid, Vec<&Pending>> = FastMap::default();
+    let mut failed = FastMap::default();
     let mut newly_failed = Vec::new();
     for p in pending {
         match &p.dependencies {
@@ -291,6 +341,39 @@ struct Candidate {
     preempted_by: Option<Uuid>,
 }
 
+/// An entry of `Pass::preemptible_on`, with what the preemption search reads, inline: the
+/// search visits every cluster for every candidate that fits nowhere.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    priority: i32,
+    resources: Resources,
+    /// The resources of this deployment and of every less important one after it.
+    from_here: Resources,
+    /// Index into `Pass::preemptible`.
+    index: usize,
+}
+
+/// Fills in `Slot::from_here` along a cluster's list.
+fn sum_from_here(slots: &mut [Slot]) {
+    let mut sum = Resources::ZERO;
+    for slot in slots.iter_mut().rev() {
+        sum += slot.resources;
+        slot.from_here = sum;
+    }
+}
+
+impl Candidate {
+    fn new(pending: &Pending) -> Self {
+        Candidate {
+            id: pending.id,
+            priority: pending.priority,
+            cluster_id: pending.cluster_id,
+            resources: pending.resources,
+            preempted_by: None,
+        }
+    }
+}
+
 /// A running deployment that may be preempted in this pass (old enough, on a known cluster).
 struct Preemptible<'a> {
     running: &'a Running,
@@ -306,13 +389,21 @@ struct Pass<'a> {
     free: Vec<Resources>,
     /// Per cluster, the sum of what the current candidate may preempt (see `protect_down_to`).
     reclaimable: Vec<Resources>,
-    /// Per cluster, indices into `preemptible` of the deployments still running there, in
-    /// keep order: most important (highest priority, then oldest, then lowest id) first.
-    preemptible_on: Vec<Vec<usize>>,
+    /// Per cluster, the preemptible deployments still running there, in keep order: most
+    /// important (highest priority, then oldest, then lowest id) first.
+    preemptible_on: Vec<Vec<Slot>>,
+    /// The clusters with something preemptible, by the priority of the last of their
+    /// `preemptible_on`, then by index.
+    by_least_important: BTreeSet<(i32, usize)>,
+    /// No running deployment asks for a negative amount, so the sums in `Slot::from_here` only
+    /// shrink along a list, and `highest_victim` may search them by bisection.
+    sums_shrink: bool,
     preemptible: Vec<Preemptible<'a>>,
     /// Indices into `preemptible`, highest priority first, and how many of them are protected.
     by_priority: Vec<usize>,
     protected: usize,
+    /// Per cluster, how many of `preemptible_on` are protected: the eligible are the rest.
+    protected_on: Vec<usize>,
     scores: Scores,
     /// The smallest requests an auto placement found no room for, even by preemption. A request
     /// at least as large on every resource finds none either, for the rest of the pass: on every
@@ -373,14 +464,47 @@ impl<'a> Pass<'a> {
                 });
             }
         }
-        for on_cluster in &mut preemptible_on {
-            on_cluster.sort_by_key(|&i| {
-                let r: &Running = preemptible[i].running;
-                (Reverse(r.priority), r.started_at, r.id)
-            });
-        }
-        let mut by_priority: Vec<usize> = (0..preemptible.len()).collect();
-        by_priority.sort_by_key(|&i| Reverse(preemptible[i].running.priority));
+        let preemptible_on: Vec<Vec<Slot>> = preemptible_on
+            .into_iter()
+            .map(|on_cluster: Vec<usize>| {
+                // Keep order is queue order with the start time for the submission time. The
+                // index comes last, so that ties keep input order.
+                let mut keyed: Vec<(QueueKey, usize)> = on_cluster
+                    .into_iter()
+                    .map(|i| {
+                        let r: &Running = preemptible[i].running;
+                        (queue_key(r.priority, r.started_at, r.id), i)
+                    })
+                    .collect();
+                keyed.sort_unstable();
+                let mut slots: Vec<Slot> = keyed
+                    .into_iter()
+                    .map(|(_, index)| Slot {
+                        priority: preemptible[index].running.priority,
+                        resources: preemptible[index].running.resources,
+                        from_here: Resources::ZERO,
+                        index,
+                    })
+                    .collect();
+                sum_from_here(&mut slots);
+                slots
+            })
+            .collect();
+        let by_least_important = preemptible_on
+            .iter()
+            .enumerate()
+            .filter_map(|(cluster, slots)| Some((slots.last()?.priority, cluster)))
+            .collect();
+        let sums_shrink = preemptible
+            .iter()
+            .all(|p| Resources::ZERO.fits_in(&p.running.resources));
+        let mut by_priority: Vec<(Reverse<i32>, usize)> = preemptible
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Reverse(p.running.priority), i))
+            .collect();
+        by_priority.sort_unstable();
+        let by_priority = by_priority.into_iter().map(|(_, i)| i).collect();
 
         Pass {
             scores: Scores::new(&capacity, &free, memoize),
@@ -388,9 +512,12 @@ impl<'a> Pass<'a> {
             free,
             reclaimable,
             preemptible_on,
+            by_least_important,
+            sums_shrink,
             preemptible,
             by_priority,
             protected: 0,
+            protected_on: vec![0; capacity.len()],
             no_room: Vec::new(),
             memoize,
             victims: Vec::new(),
@@ -473,45 +600,117 @@ impl<'a> Pass<'a> {
         if self.protected == self.by_priority.len() {
             return None; // nothing left that this or any later candidate may preempt
         }
-        let mut cheapest: Option<((i32, usize, i64), usize)> = None;
-        for cluster in 0..self.free.len() {
+        // The highest victim priority decides first, and `highest_victim` finds it without
+        // choosing the whole victim set, so that is chosen (for the count and the priority sum)
+        // only between clusters tied on it. Clusters come least important deployment first: a
+        // victim is never less important than that, so once it exceeds the best highest victim
+        // priority found, no cluster left can do better.
+        let mut cheapest: Option<Cheapest> = None;
+        for &(least, cluster) in &self.by_least_important {
+            if cheapest.is_some_and(|best| least > best.top) {
+                break;
+            }
             if !candidate
                 .resources
                 .fits_in(&(self.free[cluster] + self.reclaimable[cluster]))
             {
                 continue; // cheap reject: not even evicting everything eligible would do
             }
-            // Victims are never less important than the cluster's least important deployment.
-            let Some(&least) = self.preemptible_on[cluster].last() else {
+            let Some(top) = self.highest_victim(cluster, candidate) else {
                 continue;
             };
-            let least = self.preemptible[least].running.priority;
-            if cheapest.is_some_and(|((top, _, _), _)| least > top) {
-                continue;
-            }
-            let mut cost = (i32::MIN, 0, 0);
-            let possible = self.choose_victims(cluster, candidate, |i| {
-                let priority = self.preemptible[i].running.priority;
-                cost = (
-                    cost.0.max(priority),
-                    cost.1 + 1,
-                    cost.2 + i64::from(priority),
-                );
-            });
-            if possible && cheapest.is_none_or(|(lowest, _)| cost < lowest) {
-                cheapest = Some((cost, cluster));
-            }
+            cheapest = match cheapest {
+                Some(best) if top > best.top => Some(best),
+                Some(mut best) if top == best.top => {
+                    let best_rest = *best
+                        .rest
+                        .get_or_insert_with(|| self.victim_count_and_sum(best.cluster, candidate));
+                    let rest = self.victim_count_and_sum(cluster, candidate);
+                    // Not visited in id order: ties go to the lower id explicitly.
+                    Some(if (rest, cluster) < (best_rest, best.cluster) {
+                        Cheapest {
+                            top,
+                            cluster,
+                            rest: Some(rest),
+                        }
+                    } else {
+                        best
+                    })
+                }
+                _ => Some(Cheapest {
+                    top,
+                    cluster,
+                    rest: None,
+                }),
+            };
         }
-        let (_, cluster) = cheapest?;
+        let cluster = cheapest?.cluster;
         Some((cluster, self.victims_on(cluster, candidate)?))
     }
 
     /// The victims on `cluster`, least important first, or None if preemption cannot make room.
     fn victims_on(&self, cluster: usize, candidate: &Candidate) -> Option<Vec<usize>> {
         let mut victims = Vec::new();
-        let possible = self.choose_victims(cluster, candidate, |i| victims.push(i));
+        let possible = self.choose_victims(cluster, candidate, |slot| victims.push(slot.index));
         victims.reverse();
         possible.then_some(victims)
+    }
+
+    /// How many victims `cluster` would take, and the sum of their priorities (it can make room).
+    fn victim_count_and_sum(&self, cluster: usize, candidate: &Candidate) -> (usize, i64) {
+        let mut cost = (0, 0);
+        self.choose_victims(cluster, candidate, |slot| {
+            cost = (cost.0 + 1, cost.1 + i64::from(slot.priority));
+        });
+        cost
+    }
+
+    /// The eligible deployments on `cluster`: those of strictly lower priority than the
+    /// candidate, once `protect_down_to` has protected the others. The list is in keep order,
+    /// so they are its tail; it starts at the index returned. Deployments started earlier in
+    /// this pass are not listed: their priority is at least the candidate's, so they could
+    /// never be eligible anyway.
+    fn eligible_from(&self, cluster: usize, candidate: &Candidate) -> usize {
+        let eligible = self.protected_on[cluster];
+        debug_assert_eq!(
+            eligible,
+            self.preemptible_on[cluster].partition_point(|s| s.priority >= candidate.priority)
+        );
+        eligible
+    }
+
+    /// Room on `cluster` if every deployment from `from` on were evicted.
+    fn room_evicting_from(&self, cluster: usize, from: usize) -> Resources {
+        let slots = &self.preemptible_on[cluster];
+        self.free[cluster]
+            + slots
+                .get(from)
+                .map_or(Resources::ZERO, |slot| slot.from_here)
+    }
+
+    /// The priority of the most important victim `choose_victims` would take on `cluster`
+    /// (i32::MIN if it needs none), or None if preemption cannot make room there.
+    fn highest_victim(&self, cluster: usize, candidate: &Candidate) -> Option<i32> {
+        if !self.sums_shrink {
+            let mut highest = i32::MIN;
+            let possible = self.choose_victims(cluster, candidate, |slot| {
+                highest = highest.max(slot.priority)
+            });
+            return possible.then_some(highest);
+        }
+        let need = candidate.resources;
+        let eligible = self.eligible_from(cluster, candidate);
+        if !need.fits_in(&self.room_evicting_from(cluster, eligible)) {
+            return None;
+        }
+        // Until its first victim, `choose_victims` keeps each deployment that leaves room when
+        // every one after it goes; that room only shrinks along the list, so the first victim
+        // is where it first becomes too small.
+        let free = self.free[cluster];
+        let slots = &self.preemptible_on[cluster][eligible..];
+        let kept =
+            slots.partition_point(|slot| need.fits_in(&(free + slot.from_here - slot.resources)));
+        Some(slots.get(kept).map_or(i32::MIN, |slot| slot.priority))
     }
 
     /// The minimal victim set on `cluster`, Kubernetes-style: evict everything the candidate may
@@ -522,34 +721,24 @@ impl<'a> Pass<'a> {
         &self,
         cluster: usize,
         candidate: &Candidate,
-        mut victim: impl FnMut(usize),
+        mut victim: impl FnMut(&Slot),
     ) -> bool {
         let need = candidate.resources;
         // Cheap reject first: `reclaimable` bounds what the eligible deployments free.
         if !need.fits_in(&(self.free[cluster] + self.reclaimable[cluster])) {
             return false;
         }
-        // The list is in keep order, so the eligible (strictly lower priority) are its tail.
-        // Deployments started earlier in this pass are not listed: their priority is at least
-        // the candidate's, so they could never be eligible anyway.
-        let on_cluster = &self.preemptible_on[cluster];
-        let first = on_cluster
-            .partition_point(|&i| self.preemptible[i].running.priority >= candidate.priority);
-        let eligible = &on_cluster[first..];
-        let mut room = self.free[cluster]
-            + eligible
-                .iter()
-                .map(|&i| self.preemptible[i].running.resources)
-                .sum();
+        let eligible = self.eligible_from(cluster, candidate);
+        let mut room = self.room_evicting_from(cluster, eligible);
         if !need.fits_in(&room) {
             return false;
         }
-        for &i in eligible {
-            let kept = room - self.preemptible[i].running.resources;
+        for slot in &self.preemptible_on[cluster][eligible..] {
+            let kept = room - slot.resources;
             if need.fits_in(&kept) {
                 room = kept;
             } else {
-                victim(i);
+                victim(slot);
             }
         }
         true
@@ -566,6 +755,7 @@ impl<'a> Pass<'a> {
             }
             if !p.evicted {
                 self.reclaimable[p.cluster] -= p.running.resources;
+                self.protected_on[p.cluster] += 1;
             }
             self.protected += 1;
         }
@@ -599,7 +789,16 @@ impl<'a> Pass<'a> {
         }
         if !preempted.is_empty() {
             let preemptible = &self.preemptible;
-            self.preemptible_on[cluster].retain(|&i| !preemptible[i].evicted);
+            let slots = &mut self.preemptible_on[cluster];
+            let least = slots.last().map(|slot| slot.priority);
+            slots.retain(|slot| !preemptible[slot.index].evicted);
+            sum_from_here(slots);
+            if let Some(least) = least {
+                self.by_least_important.remove(&(least, cluster));
+            }
+            if let Some(slot) = slots.last() {
+                self.by_least_important.insert((slot.priority, cluster));
+            }
         }
         self.free[cluster] -= candidate.resources;
         self.scores.set_free(cluster, self.free[cluster]);
@@ -615,23 +814,47 @@ impl<'a> Pass<'a> {
     /// plan leaves: what they would see if they looked now. Auto placements are measured
     /// against the cluster missing the least.
     fn finish(mut self) -> Plan {
-        let mut least_short: HashMap<Resources, Option<usize>> = HashMap::new();
+        // Per request shape, for auto placements: the cluster missing the least of it, and the
+        // first of them not preempted, whose reason the others (most of the queue) repeat.
+        let mut by_request: FastMap<Resources, (Option<usize>, Option<usize>)> = FastMap::default();
+        // Most messages name a cluster: each id is written out once, not once per message.
+        let cluster_names: Vec<String> = if self.unplaced.is_empty() {
+            Vec::new()
+        } else {
+            let name = |&id: &Uuid| id.hyphenated().to_string();
+            self.cluster_ids.iter().map(name).collect()
+        };
         for (i, candidate, target) in std::mem::take(&mut self.unplaced) {
             let cluster = match target {
                 Target::Cluster(cluster) => Some(cluster),
-                Target::Anywhere => *least_short
-                    .entry(candidate.resources)
-                    .or_insert_with(|| self.scores.least_short(candidate.resources)),
+                Target::Anywhere => {
+                    let (cluster, same_reason) = by_request
+                        .entry(candidate.resources)
+                        .or_insert_with(|| (self.scores.least_short(candidate.resources), None));
+                    if candidate.preempted_by.is_none() {
+                        if let Some(j) = *same_reason {
+                            self.plan.waiting[i].reason = self.plan.waiting[j].reason.clone();
+                            continue;
+                        }
+                        *same_reason = Some(i);
+                    }
+                    *cluster
+                }
                 Target::Unknown => None,
             };
-            self.plan.waiting[i].reason = self.blocked_reason(&candidate, cluster);
+            self.plan.waiting[i].reason = self.blocked_reason(&candidate, cluster, &cluster_names);
         }
         self.plan
     }
 
     /// The reason for a candidate that cannot start, measured against `cluster`'s free capacity
-    /// (None: no cluster to measure against).
-    fn blocked_reason(&self, candidate: &Candidate, cluster: Option<usize>) -> Reason {
+    /// (None: no cluster to measure against). `cluster_names` has every cluster's id written out.
+    fn blocked_reason(
+        &self,
+        candidate: &Candidate,
+        cluster: Option<usize>,
+        cluster_names: &[String],
+    ) -> Reason {
         let mut message = String::with_capacity(128);
         let code = match candidate.preempted_by {
             Some(preemptor) => {
@@ -647,7 +870,7 @@ impl<'a> Pass<'a> {
                 let shortfall = candidate.resources.shortfall(&self.free[c]);
                 describe(&mut message, shortfall);
                 message.push_str(" on cluster ");
-                push_id(&mut message, self.cluster_ids[c]);
+                message.push_str(&cluster_names[c]);
                 shortfall
             }
             (None, Some(requested)) => {
@@ -671,6 +894,15 @@ impl<'a> Pass<'a> {
 
 type Placement = Result<(usize, Vec<usize>), Target>;
 
+/// The best cluster so far in `Pass::cheapest_preemption`: its highest victim priority (MIN if
+/// it needs none) and, once computed, how many victims and their priority sum.
+#[derive(Clone, Copy)]
+struct Cheapest {
+    top: i32,
+    cluster: usize,
+    rest: Option<(usize, i64)>,
+}
+
 /// Scores every cluster for an auto placement and picks the lowest; tie → lower id. A score is
 /// a sum over resources of an amount as a fraction of the cluster's capacity, so CPU, RAM and
 /// GPUs count alike. Free capacity is mirrored as floats, one vector per resource, so scoring
@@ -687,7 +919,7 @@ struct Scores {
     /// Queues are full of identical requests, so the last best-fit search for each request is
     /// kept, and the next one scores again only the clusters changed since: every change in
     /// order, and per cluster how many changes there had been after its last one.
-    best_fits: HashMap<Resources, BestFit>,
+    best_fits: FastMap<Resources, BestFit>,
     changed: Vec<usize>,
     last_change: Vec<usize>,
     memoize: bool,
@@ -713,7 +945,7 @@ impl Scores {
             fit_weight: per_resource(capacity, inverse(0.0)),
             short_weight: per_resource(capacity, inverse(f64::MAX)),
             scratch: vec![0.0; free.len()],
-            best_fits: HashMap::new(),
+            best_fits: FastMap::default(),
             changed: Vec::new(),
             last_change: vec![0; free.len()],
             memoize,
@@ -876,17 +1108,33 @@ fn per_resource(values: &[Resources], f: impl Fn(i64) -> f64) -> [Vec<f64>; 3] {
 
 /// The lowest and second lowest (score, index); earlier ones first on ties.
 fn lowest_two(scores: &[f64]) -> [(f64, usize); 2] {
-    let (mut first, mut second) = (UNQUALIFIED, UNQUALIFIED);
-    for (i, &score) in scores.iter().enumerate() {
-        if score < second.0 {
-            if score < first.0 {
-                (first, second) = ((score, i), first);
-            } else {
-                second = (score, i);
+    let mut two = [UNQUALIFIED, UNQUALIFIED];
+    let consider = |[first, second]: &mut [(f64, usize); 2], start: usize, block: &[f64]| {
+        for (i, &score) in (start..).zip(block) {
+            if score < second.0 {
+                if score < first.0 {
+                    (*first, *second) = ((score, i), *first);
+                } else {
+                    *second = (score, i);
+                }
             }
         }
+    };
+    // Past the first few blocks, hardly any score beats the second lowest: a branch-free test
+    // (it vectorizes) skips the whole block.
+    let blocks = scores.chunks_exact(8);
+    let rest = blocks.remainder();
+    for (b, block) in blocks.enumerate() {
+        let threshold = two[1].0;
+        if block
+            .iter()
+            .fold(false, |any, &score| any | (score < threshold))
+        {
+            consider(&mut two, 8 * b, block);
+        }
     }
-    [first, second]
+    consider(&mut two, scores.len() - rest.len(), rest);
+    two
 }
 
 fn push_id(out: &mut String, id: Uuid) {
@@ -971,6 +1219,11 @@ fn push_integer(out: &mut String, n: i64) {
     }
     out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
 }
+
+/// A hash map for the pass's lookups by id and by request, once per queued deployment: std's
+/// SipHash took a sixth of a realistic pass. foldhash is randomly seeded per map, so
+/// collisions cannot be crafted in advance.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[cfg(test)]
 mod tests {
@@ -1962,6 +2215,37 @@ mod tests {
                     pass.schedule(candidate);
                 }
             }
+
+            #[test]
+            fn queue_keys_sort_like_priority_then_time_then_id(
+                entries in prop::collection::vec(
+                    (
+                        prop_oneof![any::<i32>(), -2..=2i32],
+                        prop_oneof![-(1i64 << 36)..(1i64 << 36), -2..=2i64],
+                        // Past 999,999,999: a leap second, valid only at the end of a minute.
+                        prop_oneof![0..2_000_000_000u32, 0..=1u32],
+                        prop_oneof![any::<u128>(), 0..=2u128],
+                    ),
+                    2..=8,
+                )
+            ) {
+                let entries: Vec<(i32, DateTime<Utc>, Uuid)> = entries
+                    .into_iter()
+                    .filter_map(|(priority, seconds, nanos, n)| {
+                        let at = DateTime::from_timestamp(seconds * 60 + 59, nanos)?;
+                        let at = if n % 2 == 0 { at - TimeDelta::seconds(n as i64 % 7) } else { at };
+                        Some((priority, at, id(n)))
+                    })
+                    .collect();
+                for a in &entries {
+                    for b in &entries {
+                        let by_key = queue_key(a.0, a.1, a.2).cmp(&queue_key(b.0, b.1, b.2));
+                        let literal = (Reverse(a.0), a.1, a.2).cmp(&(Reverse(b.0), b.1, b.2));
+                        prop_assert_eq!(by_key, literal);
+                    }
+                }
+            }
+
 
             #[test]
             fn memo_changes_no_decision(input in scenario()) {
