@@ -128,6 +128,9 @@ pub enum ReasonCode {
     WaitingForDependencies,
     /// Evicted by a higher-priority deployment and not placed again in the same pass.
     Preempted,
+    /// Auto-placed, and larger than every cluster's total capacity: it can start only once a
+    /// cluster that large exists (one was deleted or shrunk while it waited, say).
+    ExceedsCapacity,
 }
 
 /// The API's units for a shortfall: `{"cpu_cores": 1.5, "ram_gib": 4, "gpu_count": 2}`.
@@ -386,6 +389,7 @@ struct Preemptible<'a> {
 struct Pass<'a> {
     /// Sorted, so a cluster's index is its rank by id.
     cluster_ids: Vec<Uuid>,
+    capacity: Vec<Resources>,
     free: Vec<Resources>,
     /// Per cluster, the sum of what the current candidate may preempt (see `protect_down_to`).
     reclaimable: Vec<Resources>,
@@ -508,7 +512,9 @@ impl<'a> Pass<'a> {
 
         Pass {
             scores: Scores::new(&capacity, &free, memoize),
+            protected_on: vec![0; capacity.len()],
             cluster_ids,
+            capacity,
             free,
             reclaimable,
             preemptible_on,
@@ -517,7 +523,6 @@ impl<'a> Pass<'a> {
             preemptible,
             by_priority,
             protected: 0,
-            protected_on: vec![0; capacity.len()],
             no_room: Vec::new(),
             memoize,
             victims: Vec::new(),
@@ -814,9 +819,11 @@ impl<'a> Pass<'a> {
     /// plan leaves: what they would see if they looked now. Auto placements are measured
     /// against the cluster missing the least.
     fn finish(mut self) -> Plan {
-        // Per request shape, for auto placements: the cluster missing the least of it, and the
-        // first of them not preempted, whose reason the others (most of the queue) repeat.
-        let mut by_request: FastMap<Resources, (Option<usize>, Option<usize>)> = FastMap::default();
+        // Per request shape, for auto placements: the cluster missing the least of it, whether
+        // it is larger than every cluster, and the first of them not preempted, whose reason the
+        // others (most of the queue) repeat.
+        let mut by_request: FastMap<Resources, (Option<usize>, bool, Option<usize>)> =
+            FastMap::default();
         // Most messages name a cluster: each id is written out once, not once per message.
         let cluster_names: Vec<String> = if self.unplaced.is_empty() {
             Vec::new()
@@ -825,12 +832,16 @@ impl<'a> Pass<'a> {
             self.cluster_ids.iter().map(name).collect()
         };
         for (i, candidate, target) in std::mem::take(&mut self.unplaced) {
-            let cluster = match target {
-                Target::Cluster(cluster) => Some(cluster),
+            let (cluster, too_large) = match target {
+                Target::Cluster(cluster) => (Some(cluster), false),
                 Target::Anywhere => {
-                    let (cluster, same_reason) = by_request
-                        .entry(candidate.resources)
-                        .or_insert_with(|| (self.scores.least_short(candidate.resources), None));
+                    let (cluster, too_large, same_reason) =
+                        by_request.entry(candidate.resources).or_insert_with(|| {
+                            let need = candidate.resources;
+                            let fits_one = self.capacity.iter().any(|c| need.fits_in(c));
+                            let too_large = !self.capacity.is_empty() && !fits_one;
+                            (self.scores.least_short(need), too_large, None)
+                        });
                     if candidate.preempted_by.is_none() {
                         if let Some(j) = *same_reason {
                             self.plan.waiting[i].reason = self.plan.waiting[j].reason.clone();
@@ -838,21 +849,24 @@ impl<'a> Pass<'a> {
                         }
                         *same_reason = Some(i);
                     }
-                    *cluster
+                    (*cluster, *too_large)
                 }
-                Target::Unknown => None,
+                Target::Unknown => (None, false),
             };
-            self.plan.waiting[i].reason = self.blocked_reason(&candidate, cluster, &cluster_names);
+            self.plan.waiting[i].reason =
+                self.blocked_reason(&candidate, cluster, too_large, &cluster_names);
         }
         self.plan
     }
 
     /// The reason for a candidate that cannot start, measured against `cluster`'s free capacity
-    /// (None: no cluster to measure against). `cluster_names` has every cluster's id written out.
+    /// (None: no cluster to measure against); `too_large`: no cluster could ever hold it.
+    /// `cluster_names` has every cluster's id written out.
     fn blocked_reason(
         &self,
         candidate: &Candidate,
         cluster: Option<usize>,
+        too_large: bool,
         cluster_names: &[String],
     ) -> Reason {
         let mut message = String::with_capacity(128);
@@ -862,6 +876,13 @@ impl<'a> Pass<'a> {
                 push_id(&mut message, preemptor);
                 message.push_str("; ");
                 ReasonCode::Preempted
+            }
+            None if too_large => {
+                message.push_str(
+                    "larger than the total capacity of every cluster of the organization, so \
+                     it starts only once a cluster that large exists; ",
+                );
+                ReasonCode::ExceedsCapacity
             }
             None => ReasonCode::InsufficientResources,
         };
@@ -1306,6 +1327,32 @@ mod tests {
             .find(|w| w.deployment_id == id(n))
             .expect("waiting")
             .reason
+    }
+
+    #[test]
+    fn auto_placed_work_larger_than_every_cluster_says_so_and_does_not_block_others() {
+        let plan = plan(&input(
+            vec![cluster(1, res(8, 64, 4)), cluster(2, res(16, 32, 0))],
+            vec![running(20, 1, 90, gpus(4), 60)],
+            vec![
+                // Fits cluster 1 once its GPUs free up: an ordinary wait.
+                pending(10, None, 50, gpus(2)),
+                // 8 GPUs: no cluster has that many.
+                pending(11, None, 50, gpus(8)),
+                pending(12, None, 10, res(4, 8, 0)),
+            ],
+        ));
+        assert_eq!(started(&plan), [id(12)]);
+        assert_eq!(waiting(&plan, 10).code, ReasonCode::InsufficientResources);
+        let too_large = waiting(&plan, 11);
+        assert_eq!(too_large.code, ReasonCode::ExceedsCapacity);
+        assert!(too_large
+            .message
+            .starts_with("larger than the total capacity of every cluster"));
+        assert_eq!(
+            serde_json::to_value(too_large).unwrap()["code"],
+            "exceeds_capacity"
+        );
     }
 
     #[test]
@@ -2082,6 +2129,16 @@ mod tests {
                     None => ReasonCode::Preempted,
                     Some(p) if matches!(p.dependencies, DependencyState::Waiting { .. }) => {
                         ReasonCode::WaitingForDependencies
+                    }
+                    Some(p)
+                        if p.cluster_id.is_none()
+                            && !input.clusters.is_empty()
+                            && !input
+                                .clusters
+                                .iter()
+                                .any(|c| p.resources.fits_in(&c.capacity)) =>
+                    {
+                        ReasonCode::ExceedsCapacity
                     }
                     Some(_) => ReasonCode::InsufficientResources,
                 };

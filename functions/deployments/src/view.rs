@@ -20,7 +20,10 @@ pub struct Deployment {
     pub priority: i32,
     /// pending, running, succeeded, failed or cancelled.
     pub status: String,
-    /// Why it is not running: `{code, message, shortfall?}`; null while running.
+    /// Why it is not running: `{code, message, shortfall?}`; null while running. Waiting:
+    /// `queued` (not yet looked at), `insufficient_resources`, `waiting_for_dependencies`,
+    /// `preempted`, `exceeds_capacity` (no cluster is that large). Ended: `dependency_failed`,
+    /// `max_runtime_exceeded`, `cancelled`, `failed`.
     #[schema(value_type = Option<Object>)]
     pub reason: Option<serde_json::Value>,
     /// 1-based place among the organization's waiting deployments; null unless pending.

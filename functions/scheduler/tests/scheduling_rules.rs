@@ -226,3 +226,28 @@ async fn a_second_pass_over_the_same_state_changes_nothing(db: PgPool) {
     );
     f.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn auto_placed_work_larger_than_every_cluster_waits_with_exceeds_capacity(db: PgPool) {
+    let f = Fixture::new(db).await;
+    f.cluster(8, 32, 0).await;
+    // Accepted while a big enough cluster existed (the API refuses to delete it now; a delete
+    // racing the submission could still have removed it), so it fits no cluster left.
+    let big = f.submit(spec(None, 50, 4, 16, 4)).await;
+    let small = f.submit(spec(None, 10, 2, 8, 0)).await;
+    f.pass().await;
+    assert_eq!(f.status(small).await, "running");
+    let (status, _, reason, _) = f.row(big).await;
+    assert_eq!(status, "pending");
+    let reason = reason.unwrap();
+    assert_eq!(reason["code"], "exceeds_capacity", "{reason}");
+    assert_eq!(reason["shortfall"]["gpu_count"], 4);
+
+    // Nothing is lost: once a cluster that large exists, it runs there.
+    let gpu_cluster = f.cluster(8, 32, 4).await;
+    f.pass().await;
+    let (status, cluster, _, _) = f.row(big).await;
+    assert_eq!(status, "running");
+    assert_eq!(cluster, Some(gpu_cluster));
+    f.assert_books_balance().await;
+}
