@@ -180,35 +180,28 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     let cpu = body.cpu_cores.map(|_| sent.cpu_millis);
     let ram = body.ram_gib.map(|_| sent.ram_mgib);
     let gpu = body.gpu_count.map(|_| sent.gpu);
-    // The CHECK constraints compare against the allocation as it is at this instant; the
-    // NOT EXISTS keeps every waiting request able to fit some day: those pinned to this
-    // cluster, and auto-placed ones that fit here now and on no other cluster.
     let mut tx = state.db.begin().await?;
     lock_organization_clusters(&mut tx, id).await?;
-    let updated = sqlx::query!(
-        "UPDATE clusters c SET name = COALESCE($2, c.name), cpu_millis = COALESCE($3, c.cpu_millis),
-                ram_mgib = COALESCE($4, c.ram_mgib), gpu = COALESCE($5, c.gpu)
-         WHERE c.id = $1 AND NOT EXISTS (
-             SELECT 1 FROM deployments d
-             WHERE d.organization_id = c.organization_id AND d.status = 'pending'
-               AND (d.requested_cluster_id = $1
-                    OR (d.requested_cluster_id IS NULL
-                        AND d.cpu_millis <= c.cpu_millis AND d.ram_mgib <= c.ram_mgib AND d.gpu <= c.gpu
-                        AND NOT EXISTS (
-                            SELECT 1 FROM clusters o
-                            WHERE o.organization_id = c.organization_id AND o.id <> c.id
-                              AND d.cpu_millis <= o.cpu_millis AND d.ram_mgib <= o.ram_mgib
-                              AND d.gpu <= o.gpu)))
-               AND (d.cpu_millis > COALESCE($3, c.cpu_millis) OR d.ram_mgib > COALESCE($4, c.ram_mgib)
-                    OR d.gpu > COALESCE($5, c.gpu)))
-         RETURNING c.id",
+    let after = Some(Capacity { cpu, ram, gpu });
+    if stranded_by(&mut tx, id, after).await? > 0 {
+        return Err(ApiError::Conflict(
+            "cannot shrink the cluster below what a waiting deployment needs (one that asked for \
+             this cluster, or one that fits no other cluster); cancel it first"
+                .into(),
+        ));
+    }
+    // The CHECK constraints compare against the allocation as it is at this instant.
+    sqlx::query!(
+        "UPDATE clusters SET name = COALESCE($2, name), cpu_millis = COALESCE($3, cpu_millis),
+                ram_mgib = COALESCE($4, ram_mgib), gpu = COALESCE($5, gpu)
+         WHERE id = $1",
         id,
         name,
         cpu,
         ram,
         gpu
     )
-    .fetch_optional(&mut *tx)
+    .execute(&mut *tx)
     .await
     .map_err(|err| match violated_constraint(&err) {
         Some("clusters_organization_id_name_key") => name_taken(),
@@ -217,13 +210,6 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
         }
         _ => err.into(),
     })?;
-    if updated.is_none() {
-        return Err(ApiError::Conflict(
-            "cannot shrink the cluster below what a waiting deployment needs (one that asked for \
-             this cluster, or one that fits no other cluster); cancel it first"
-                .into(),
-        ));
-    }
     tx.commit().await?;
     let cluster = view::find(&state.db, id)
         .await?
@@ -250,24 +236,13 @@ pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
     // check needs a share lock), so nothing can slip in between the check and the delete.
     lock_organization_clusters(&mut tx, id).await?;
-    // Busy: running here, waiting for this cluster, or waiting without a choice of cluster
-    // and fitting no other one (it would wait forever).
-    let busy = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM deployments d JOIN clusters c ON c.id = $1
-           WHERE d.organization_id = c.organization_id AND (
-                 (d.cluster_id = c.id AND d.status = 'running')
-              OR (d.requested_cluster_id = c.id AND d.status = 'pending')
-              OR (d.requested_cluster_id IS NULL AND d.status = 'pending'
-                  AND d.cpu_millis <= c.cpu_millis AND d.ram_mgib <= c.ram_mgib AND d.gpu <= c.gpu
-                  AND NOT EXISTS (
-                      SELECT 1 FROM clusters o
-                      WHERE o.organization_id = c.organization_id AND o.id <> c.id
-                        AND d.cpu_millis <= o.cpu_millis AND d.ram_mgib <= o.ram_mgib
-                        AND d.gpu <= o.gpu)))"#,
+    let running = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM deployments WHERE cluster_id = $1 AND status = 'running'"#,
         id
     )
     .fetch_one(&mut *tx)
     .await?;
+    let busy = running + stranded_by(&mut tx, id, None).await?;
     if busy > 0 {
         return Err(ApiError::Conflict(format!(
             "{busy} deployment(s) are running on or waiting for this cluster (or fit no other \
@@ -297,4 +272,47 @@ async fn lock_organization_clusters(tx: &mut sqlx::PgConnection, id: Uuid) -> Re
         return Err(ApiError::not_found("cluster"));
     }
     Ok(())
+}
+
+/// A cluster's capacity after a resize; `None` fields stay as they are.
+struct Capacity {
+    cpu: Option<i64>,
+    ram: Option<i64>,
+    gpu: Option<i64>,
+}
+
+/// How many waiting deployments could never start if cluster `id` had the capacity `after`
+/// (None: if it were deleted): those that asked for it, and auto-placed ones that fit it now
+/// and no other cluster of the organization.
+async fn stranded_by(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    after: Option<Capacity>,
+) -> Result<i64, ApiError> {
+    let (kept, cpu, ram, gpu) = match after {
+        Some(c) => (true, c.cpu, c.ram, c.gpu),
+        None => (false, None, None, None),
+    };
+    let stranded = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM deployments d JOIN clusters c ON c.id = $1
+           WHERE d.organization_id = c.organization_id AND d.status = 'pending'
+             AND (d.requested_cluster_id = c.id
+                  OR (d.requested_cluster_id IS NULL
+                      AND d.cpu_millis <= c.cpu_millis AND d.ram_mgib <= c.ram_mgib AND d.gpu <= c.gpu
+                      AND NOT EXISTS (
+                          SELECT 1 FROM clusters o
+                          WHERE o.organization_id = c.organization_id AND o.id <> c.id
+                            AND d.cpu_millis <= o.cpu_millis AND d.ram_mgib <= o.ram_mgib
+                            AND d.gpu <= o.gpu)))
+             AND NOT ($2 AND d.cpu_millis <= COALESCE($3, c.cpu_millis)
+                      AND d.ram_mgib <= COALESCE($4, c.ram_mgib) AND d.gpu <= COALESCE($5, c.gpu))"#,
+        id,
+        kept,
+        cpu,
+        ram,
+        gpu
+    )
+    .fetch_one(tx)
+    .await?;
+    Ok(stranded)
 }
