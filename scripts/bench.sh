@@ -58,17 +58,17 @@ wanted() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 started_at=$(date +%s)
 # A run of a subset (BENCH_ONLY) keeps the other sections of the last full run, dated.
 declare -A section=([plan]=1 [throughput]=2 [api]=3 [cold_start]=4 [latency]=5)
+rerun_sections=
 for name in $BENCH_ONLY; do
   [ -n "${section[$name]:-}" ] || die "unknown benchmark in BENCH_ONLY: $name"
   rm -f "$BENCH_REPORT_DIR/${section[$name]}"_*.md
+  rerun_sections+="${section[$name]} "
 done
 # Sections not rerun and not in the report folder (a fresh clone) come from BENCHMARKS.md,
 # keeping the time they were measured.
-python3 - "$root/BENCHMARKS.md" "$BENCH_REPORT_DIR" "$BENCH_ONLY" <<'PY'
+python3 - "$root/BENCHMARKS.md" "$BENCH_REPORT_DIR" "$rerun_sections" <<'PY'
 import glob, os, re, sys, calendar, time
-path, report_dir, rerun = sys.argv[1], sys.argv[2], sys.argv[3].split()
-numbers = {"plan": "1", "throughput": "2", "api": "3", "cold_start": "4", "latency": "5"}
-rerun = {numbers[name] for name in rerun}
+path, report_dir, rerun = sys.argv[1], sys.argv[2], set(sys.argv[3].split())
 text = open(path).read() if os.path.exists(path) else ""
 for m in re.finditer(r"(### (\d)\. .*?)\n_Section measured (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\._", text, re.S):
     body, number, measured = m.groups()
