@@ -8,6 +8,7 @@ use shared::http::{json, no_content, parse_json, parse_query, with_header, Reque
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::{authorize, Action};
 use shared::resources::ResourcesDto;
+use shared::snapshot;
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
@@ -164,7 +165,7 @@ pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, 
               (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
 pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    visible_cluster(state, caller.id, id, Action::Administer).await?;
+    let cluster = visible_cluster(state, caller.id, id, Action::Administer).await?;
     let body: UpdateCluster = parse_json(req)?;
     let mut errors = Errors::new();
     let name = body.name.as_deref().map(|n| errors.name("name", n, 100));
@@ -181,7 +182,7 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     let ram = body.ram_gib.map(|_| sent.ram_mgib);
     let gpu = body.gpu_count.map(|_| sent.gpu);
     let mut tx = state.db.begin().await?;
-    lock_organization_clusters(&mut tx, id).await?;
+    lock_organization_clusters(&mut tx, &cluster).await?;
     let after = Some(Capacity { cpu, ram, gpu });
     if stranded_by(&mut tx, id, after).await? > 0 {
         return Err(ApiError::Conflict(
@@ -231,11 +232,11 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
               (status = 409, body = shared::error::Problem)))]
 pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
     let caller = authenticate(state, req).await?;
-    visible_cluster(state, caller.id, id, Action::Administer).await?;
+    let cluster = visible_cluster(state, caller.id, id, Action::Administer).await?;
     let mut tx = state.db.begin().await?;
     // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
     // check needs a share lock), so nothing can slip in between the check and the delete.
-    lock_organization_clusters(&mut tx, id).await?;
+    lock_organization_clusters(&mut tx, &cluster).await?;
     let running = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM deployments WHERE cluster_id = $1 AND status = 'running'"#,
         id
@@ -256,19 +257,15 @@ pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     Ok(no_content())
 }
 
-/// Locks every cluster of the organization owning `id` (in id order, as the scheduler does), so
-/// a resize or delete asking "does this waiting deployment still fit somewhere?" cannot race
-/// another one taking the somewhere away.
-async fn lock_organization_clusters(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(), ApiError> {
-    let locked = sqlx::query_scalar!(
-        "SELECT id FROM clusters
-         WHERE organization_id = (SELECT organization_id FROM clusters WHERE id = $1)
-         ORDER BY id FOR UPDATE",
-        id
-    )
-    .fetch_all(tx)
-    .await?;
-    if !locked.contains(&id) {
+/// Locks every cluster of the organization, as a scheduler pass does, so a resize or delete
+/// asking "does this waiting deployment still fit somewhere?" cannot race another one taking
+/// the somewhere away. 404 if the cluster went meanwhile.
+async fn lock_organization_clusters(
+    tx: &mut sqlx::PgConnection,
+    cluster: &Cluster,
+) -> Result<(), ApiError> {
+    let locked = snapshot::load_clusters(tx, cluster.organization_id, true).await?;
+    if !locked.iter().any(|c| c.id == cluster.id) {
         return Err(ApiError::not_found("cluster"));
     }
     Ok(())
