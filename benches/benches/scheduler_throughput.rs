@@ -528,7 +528,8 @@ async fn time_plan_alone(
         chrono::Utc::now(),
         state.config.preemption_min_runtime_seconds,
     )
-    .await?;
+    .await?
+    .input;
     tx.rollback().await?;
     let mut best = f64::INFINITY;
     for _ in 0..5 {

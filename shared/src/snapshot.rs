@@ -60,6 +60,13 @@ pub async fn load_clusters(
         .collect())
 }
 
+/// What `load_input` read: the algorithm's input, and each pending deployment's stored reason
+/// (as JSON text), so a pass rewrites only the reasons that changed.
+pub struct Snapshot {
+    pub input: Input,
+    pub stored_reasons: HashMap<Uuid, String>,
+}
+
 /// Everything the pure algorithm needs about `org`, as of `now`.
 pub async fn load_input(
     conn: &mut PgConnection,
@@ -67,7 +74,7 @@ pub async fn load_input(
     clusters: Vec<Cluster>,
     now: DateTime<Utc>,
     min_runtime_seconds: i64,
-) -> sqlx::Result<Input> {
+) -> sqlx::Result<Snapshot> {
     let running = sqlx::query!(
         r#"SELECT id, cluster_id AS "cluster_id!", requested_cluster_id, priority, cpu_millis, ram_mgib, gpu,
                   started_at AS "started_at!", created_at
@@ -108,30 +115,39 @@ pub async fn load_input(
             .push((row.depends_on_id, row.status));
     }
 
-    let pending = sqlx::query!(
-        "SELECT id, requested_cluster_id, priority, cpu_millis, ram_mgib, gpu, created_at
+    let rows = sqlx::query!(
+        "SELECT id, requested_cluster_id, priority, cpu_millis, ram_mgib, gpu, created_at,
+                reason::text AS stored_reason
          FROM deployments WHERE organization_id = $1 AND status = 'pending'",
         org
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| Pending {
-        id: r.id,
-        cluster_id: r.requested_cluster_id,
-        priority: r.priority,
-        resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
-        created_at: r.created_at,
-        dependencies: dependency_state(open_deps.remove(&r.id).unwrap_or_default()),
-    })
-    .collect();
+    .await?;
+    let mut stored_reasons = HashMap::with_capacity(rows.len());
+    let mut pending = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(reason) = r.stored_reason {
+            stored_reasons.insert(r.id, reason);
+        }
+        pending.push(Pending {
+            id: r.id,
+            cluster_id: r.requested_cluster_id,
+            priority: r.priority,
+            resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
+            created_at: r.created_at,
+            dependencies: dependency_state(open_deps.remove(&r.id).unwrap_or_default()),
+        });
+    }
 
-    Ok(Input {
-        clusters,
-        running,
-        pending,
-        now,
-        min_runtime_seconds,
+    Ok(Snapshot {
+        input: Input {
+            clusters,
+            running,
+            pending,
+            now,
+            min_runtime_seconds,
+        },
+        stored_reasons,
     })
 }
 

@@ -426,7 +426,8 @@ pub async fn dry_run(state: &AppState, req: &Request) -> Result<Response, ApiErr
         now,
         state.config.preemption_min_runtime_seconds,
     )
-    .await?;
+    .await?
+    .input;
     let candidate = Pending {
         id: Uuid::now_v7(),
         cluster_id: d.cluster_id,

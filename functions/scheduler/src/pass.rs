@@ -7,6 +7,7 @@ use serde::Serialize;
 use shared::scheduling::{self, Plan};
 use shared::{snapshot, AppState};
 use sqlx::{PgConnection, Postgres, Transaction};
+use std::collections::HashMap;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -46,7 +47,7 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
     let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
         .fetch_one(&mut *tx)
         .await?;
-    let input = snapshot::load_input(
+    let snapshot = snapshot::load_input(
         &mut tx,
         org,
         clusters,
@@ -54,8 +55,8 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
         state.config.preemption_min_runtime_seconds,
     )
     .await?;
-    let plan = scheduling::plan(&input);
-    apply(&mut tx, &plan).await?;
+    let plan = scheduling::plan(&snapshot.input);
+    apply(&mut tx, &plan, &snapshot.stored_reasons).await?;
     tx.commit().await?;
     let summary = PassSummary {
         started: plan.starts.len(),
@@ -69,11 +70,17 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
     Ok(summary)
 }
 
-pub async fn apply(tx: &mut Transaction<'_, Postgres>, plan: &Plan) -> Result<(), sqlx::Error> {
+/// Applies `plan`; `stored_reasons` (deployment id → reason JSON as stored) lets it skip
+/// reasons that have not changed.
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    plan: &Plan,
+    stored_reasons: &HashMap<Uuid, String>,
+) -> Result<(), sqlx::Error> {
     fail_for_dependencies(tx, plan).await?;
     preempt(tx, plan).await?;
     start(tx, plan).await?;
-    record_reasons(tx, plan).await
+    record_reasons(tx, plan, stored_reasons).await
 }
 
 /// Running deployments past `max_runtime_seconds` become `failed` and free their capacity.
@@ -201,17 +208,18 @@ async fn start(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-/// Stores why each waiting deployment waits; rows whose reason is unchanged are not rewritten.
-async fn record_reasons(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> {
-    if plan.waiting.is_empty() {
+/// Stores why each waiting deployment waits; the SQL compares again, so a reason that differs
+/// from the stored one only in form (say `2` against `2.0`) costs a row sent, not a write.
+async fn record_reasons(
+    conn: &mut PgConnection,
+    plan: &Plan,
+    stored_reasons: &HashMap<Uuid, String>,
+) -> Result<(), sqlx::Error> {
+    let (ids, reasons): (Vec<Uuid>, Vec<serde_json::Value>) =
+        changed_reasons(plan, stored_reasons).into_iter().unzip();
+    if ids.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = plan.waiting.iter().map(|w| w.deployment_id).collect();
-    let reasons: Vec<serde_json::Value> = plan
-        .waiting
-        .iter()
-        .map(|w| serde_json::to_value(&w.reason).expect("reasons serialize"))
-        .collect();
     sqlx::query!(
         "UPDATE deployments d SET reason = w.reason
          FROM UNNEST($1::uuid[], $2::jsonb[]) AS w(id, reason)
@@ -222,6 +230,25 @@ async fn record_reasons(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The waiting deployments whose reason differs from the stored one, with the new reason.
+/// Most reasons are unchanged from one pass to the next, and sending them all cost PostgreSQL
+/// ~9 µs a row even when it wrote nothing (BENCHMARKS.md, section 2).
+pub fn changed_reasons(
+    plan: &Plan,
+    stored_reasons: &HashMap<Uuid, String>,
+) -> Vec<(Uuid, serde_json::Value)> {
+    plan.waiting
+        .iter()
+        .filter_map(|w| {
+            let reason = serde_json::to_value(&w.reason).expect("reasons serialize");
+            let stored = stored_reasons
+                .get(&w.deployment_id)
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+            (stored.as_ref() != Some(&reason)).then_some((w.deployment_id, reason))
+        })
+        .collect()
 }
 
 /// One line per pass in CloudWatch Embedded Metric Format: CloudWatch turns it into metrics.

@@ -251,3 +251,47 @@ async fn auto_placed_work_larger_than_every_cluster_waits_with_exceeds_capacity(
     assert_eq!(cluster, Some(gpu_cluster));
     f.assert_books_balance().await;
 }
+
+/// What the pass would store, read the way the pass reads it.
+async fn reasons_to_write(f: &Fixture) -> Vec<(uuid::Uuid, serde_json::Value)> {
+    let mut tx = f.db().begin().await.unwrap();
+    let clusters = shared::snapshot::load_clusters(&mut tx, f.org, false)
+        .await
+        .unwrap();
+    let snapshot = shared::snapshot::load_input(&mut tx, f.org, clusters, chrono::Utc::now(), 0)
+        .await
+        .unwrap();
+    let plan = shared::scheduling::plan(&snapshot.input);
+    scheduler::pass::changed_reasons(&plan, &snapshot.stored_reasons)
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_waiting_reason_is_rewritten_only_when_it_changes(db: PgPool) {
+    let f = Fixture::new(db).await;
+    let c = f.cluster(4, 16, 0).await;
+    f.submit(spec(Some(c), 90, 3, 4, 0)).await;
+    let waiting = f.submit(spec(Some(c), 50, 4, 4, 0)).await;
+    f.pass().await;
+    let (_, _, reason, _) = f.row(waiting).await;
+    assert_eq!(reason.unwrap()["shortfall"]["cpu_cores"], 3.0);
+
+    // Nothing changed: the stored reason (as PostgreSQL gives it back) matches the new one.
+    assert_eq!(reasons_to_write(&f).await, vec![]);
+
+    // More room: the shortfall shrinks, and the next pass stores it.
+    sqlx::query("UPDATE clusters SET cpu_millis = 6000 WHERE id = $1")
+        .bind(c)
+        .execute(f.db())
+        .await
+        .unwrap();
+    let changed = reasons_to_write(&f).await;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].0, waiting);
+    f.pass().await;
+    let (status, _, reason, _) = f.row(waiting).await;
+    assert_eq!(status, "pending");
+    let reason = reason.unwrap();
+    assert_eq!(reason["code"], "insufficient_resources");
+    assert_eq!(reason["shortfall"]["cpu_cores"], 1.0);
+    assert_eq!(reasons_to_write(&f).await, vec![]);
+}
