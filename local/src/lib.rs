@@ -11,19 +11,14 @@ pub use routes::Routes;
 /// The functions this server can run, by binary name.
 pub const FUNCTIONS: &[&str] = &["auth", "organizations", "clusters", "deployments", "docs"];
 
-/// Calls the function named `function` with `req`, as its Lambda would.
-pub async fn invoke(
-    state: &shared::AppState,
-    function: &str,
-    req: shared::http::Request,
-) -> shared::http::Response {
-    match function {
-        "auth" => auth::handle(state, req).await,
-        "organizations" => organizations::handle(state, req).await,
-        "clusters" => clusters::handle(state, req).await,
-        "deployments" => deployments::handle(state, req).await,
-        "docs" => docs::handle(req).await,
-        other => shared::ApiError::Unexpected(anyhow::anyhow!("no function named {other}"))
-            .into_response(),
-    }
+/// The router of the function named `function`, as its Lambda runs it.
+pub fn router(state: &shared::AppState, function: &str) -> Option<axum::Router> {
+    Some(match function {
+        "auth" => auth::router(state.clone()),
+        "organizations" => organizations::router(state.clone()),
+        "clusters" => clusters::router(state.clone()),
+        "deployments" => deployments::router(state.clone()),
+        "docs" => docs::router(),
+        _ => return None,
+    })
 }

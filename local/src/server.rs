@@ -1,8 +1,9 @@
 //! A small HTTP server that turns each request into the event API Gateway would deliver.
 
 use crate::routes::{Match, Routes};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use anyhow::Context;
+use axum::response::IntoResponse;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,13 +19,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 /// API Gateway refuses payloads above 10 MB; so do we.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 /// Serves until the listener fails or the task is dropped.
 pub async fn serve(listener: TcpListener, state: AppState, routes: Routes) -> anyhow::Result<()> {
-    let shared = Arc::new((state, routes));
+    // One router per function, built once, as each Lambda builds its own at a cold start.
+    let mut routers = HashMap::new();
+    for route in routes.all() {
+        if !routers.contains_key(&route.function) {
+            let router = crate::router(&state, &route.function).with_context(|| {
+                format!(
+                    "template.yaml routes to {}, which is not served here",
+                    route.function
+                )
+            })?;
+            routers.insert(route.function.clone(), router);
+        }
+    }
+    let shared = Arc::new((routers, routes));
     loop {
         let (stream, peer) = listener.accept().await?;
         let shared = shared.clone();
@@ -46,24 +61,28 @@ pub async fn serve(listener: TcpListener, state: AppState, routes: Routes) -> an
 }
 
 async fn handle(
-    state: &AppState,
+    routers: &HashMap<String, axum::Router>,
     routes: &Routes,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
-) -> hyper::Response<Full<Bytes>> {
+) -> shared::http::Response {
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let response = match routes.find(method.as_str(), &path) {
         Match::NotFound => ApiError::NotFound("no such route".into()).into_response(),
         Match::MethodNotAllowed { allowed } => ApiError::MethodNotAllowed(allowed).into_response(),
         Match::Found { route, params } => match to_lambda_request(req, params, peer).await {
-            Ok(lambda_req) => crate::invoke(state, &route.function, lambda_req).await,
+            Ok(lambda_req) => {
+                let router = routers[&route.function].clone();
+                let Ok(response) = router.oneshot(lambda_req).await;
+                response
+            }
             Err(err) => err.into_response(),
         },
     };
     let status = response.status().as_u16();
     tracing::info!(target: "access", "{method} {path} {status} {:.1}ms", started.elapsed().as_secs_f64() * 1000.0);
-    to_hyper_response(response)
+    response
 }
 
 async fn to_lambda_request(
@@ -108,14 +127,4 @@ async fn to_lambda_request(
         .with_path_parameters(params)
         .with_query_string_parameters(query)
         .with_request_context(RequestContext::ApiGatewayV2(context)))
-}
-
-fn to_hyper_response(response: shared::http::Response) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Text(s) => Bytes::from(s),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    hyper::Response::from_parts(parts, Full::new(bytes))
 }

@@ -1,6 +1,7 @@
 //! One error type for every route, mapped to `application/problem+json` (RFC 9457) in one place.
 
 use crate::http::Response;
+use axum::response::IntoResponse;
 use http::StatusCode;
 use serde::Serialize;
 
@@ -39,8 +40,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// Carries the methods the path does allow, for the `Allow` header.
-    #[error("this path allows {}", .0.join(", "))]
+    /// Carries the methods the path does allow, for the `Allow` header (empty: the router sets it).
+    #[error("{}", method_not_allowed_detail(.0))]
     MethodNotAllowed(Vec<String>),
     #[error("too many requests")]
     RateLimited {
@@ -123,8 +124,18 @@ impl ApiError {
             },
         }
     }
+}
 
-    pub fn into_response(self) -> Response {
+fn method_not_allowed_detail(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        "this path does not allow this method; the Allow header lists those it does".to_string()
+    } else {
+        format!("this path allows {}", allowed.join(", "))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
         if let ApiError::Unexpected(err) = &self {
             tracing::error!(error = ?err, "unexpected error");
         }
@@ -133,7 +144,9 @@ impl ApiError {
             .status(problem.status)
             .header(http::header::CONTENT_TYPE, "application/problem+json");
         if let ApiError::MethodNotAllowed(allowed) = &self {
-            builder = builder.header(http::header::ALLOW, allowed.join(", "));
+            if !allowed.is_empty() {
+                builder = builder.header(http::header::ALLOW, allowed.join(", "));
+            }
         }
         if let ApiError::RateLimited {
             limit,
@@ -147,13 +160,19 @@ impl ApiError {
                 .header("RateLimit-Reset", retry_after_seconds.to_string());
         }
         let body = serde_json::to_vec(&problem).expect("a problem always serializes");
-        builder.body(body.into()).expect("a valid response")
+        builder
+            .body(axum::body::Body::from(body))
+            .expect("a valid response")
     }
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Says where the failing statement is (`?` passes its own location), so a 500's log line
+    /// points at it.
+    #[track_caller]
     fn from(err: sqlx::Error) -> Self {
-        ApiError::Unexpected(err.into())
+        let at = std::panic::Location::caller();
+        ApiError::Unexpected(anyhow::Error::new(err).context(format!("database call at {at}")))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Token-bucket rate limits kept in PostgreSQL, so they hold across every Lambda instance.
 //! Each check is one atomic upsert: refill by elapsed time, take a token if there is one.
 
-use crate::{error::ApiError, http::Request, AppState};
+use crate::{error::ApiError, AppState};
 
 /// Takes one token from the bucket `key` holding up to `per_minute` tokens, refilled at
 /// `per_minute` per minute. A refused request takes nothing.
@@ -47,11 +47,10 @@ pub async fn check_user(state: &AppState, user_id: uuid::Uuid) -> Result<(), Api
 /// one noisy client behind a shared address cannot lock everybody out.
 pub async fn check_client(
     state: &AppState,
-    req: &Request,
+    ip: &str,
     scope: &str,
     username: Option<&str>,
 ) -> Result<(), ApiError> {
-    let ip = crate::http::client_ip(req);
     let key = match username {
         Some(name) => format!("{scope}:{ip}:{}", name.trim().to_lowercase()),
         None => format!("{scope}:{ip}"),

@@ -1,8 +1,16 @@
 //! Helpers for tests that drive the real handlers with real PostgreSQL (`#[sqlx::test]`).
 //! Compiled only with the `testing` feature, which only dev-dependencies turn on.
 
-use crate::{config::Config, http::Response, queue::Queue, AppState};
+use crate::{config::Config, queue::Queue, AppState};
 use lambda_http::Body;
+
+/// A function's whole answer, as its Lambda would hand it to API Gateway.
+pub type Response = lambda_http::Response<Body>;
+
+/// Sends `request` through a function's router (see [`crate::http::router::invoke`]).
+pub async fn send(router: axum::Router, request: crate::http::Request) -> Response {
+    crate::http::router::invoke(router, request).await
+}
 use serde_json::Value;
 use sqlx::PgPool;
 

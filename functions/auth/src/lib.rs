@@ -5,30 +5,19 @@ pub mod me;
 pub mod register;
 pub mod sessions;
 
-use lambda_http::http::Method;
-use shared::http::{
-    finish, method_not_allowed, route_not_found, segments_after, Request, Response,
-};
-use shared::{ApiError, AppState};
+use shared::AppState;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub const PREFIX: &str = "/api/v1/auth";
-
-pub async fn handle(state: &AppState, req: Request) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    finish(&method, &path, route(state, &req).await)
+/// Every route of this function, each bound to its OpenAPI entry.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register::register))
+        .routes(routes!(login::login))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(me::me))
 }
 
-async fn route(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let segments = segments_after(req, PREFIX).ok_or_else(route_not_found)?;
-    let method = req.method();
-    match segments.as_slice() {
-        ["register"] if method == Method::POST => register::register(state, req).await,
-        ["login"] if method == Method::POST => login::login(state, req).await,
-        ["refresh"] if method == Method::POST => sessions::refresh(state, req).await,
-        ["logout"] if method == Method::POST => sessions::logout(state, req).await,
-        ["me"] if method == Method::GET => me::me(state, req).await,
-        ["register" | "login" | "refresh" | "logout"] => Err(method_not_allowed(&[Method::POST])),
-        ["me"] => Err(method_not_allowed(&[Method::GET])),
-        _ => Err(route_not_found()),
-    }
+pub fn router(state: AppState) -> axum::Router {
+    shared::http::router::finish(api().split_for_parts().0.with_state(state))
 }

@@ -1,9 +1,11 @@
 //! POST /api/v1/auth/login — JSON `{username, password}` or the OAuth2 password form.
 
-use lambda_http::http::StatusCode;
+use axum::extract::State;
+use http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
-use shared::http::{is_form, json, parse_form, parse_json, Request, Response};
+use shared::http::extract::{ClientIp, JsonOrForm};
+use shared::http::{json, Response};
 use shared::{ApiError, AppState};
 
 use crate::sessions::{issue_session, TokenPair};
@@ -21,12 +23,11 @@ pub struct LoginRequest {
     request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = TokenPair), (status = 401, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem), (status = 429, body = shared::error::Problem)))]
-pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let body: LoginRequest = if is_form(req) {
-        parse_form(req)?
-    } else {
-        parse_json(req)?
-    };
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonOrForm(body): JsonOrForm<LoginRequest>,
+) -> Result<Response, ApiError> {
     // PostgreSQL text cannot hold NUL, and no username has control characters: refuse early.
     if body.username.chars().any(char::is_control) || body.password.contains('\0') {
         return Err(ApiError::validation(
@@ -34,7 +35,7 @@ pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError
             "must not contain control characters",
         ));
     }
-    shared::rate_limit::check_client(state, req, "login", Some(&body.username)).await?;
+    shared::rate_limit::check_client(&state, &ip, "login", Some(&body.username)).await?;
     let login = body.username.trim();
     let user = sqlx::query!(
         "SELECT id, password_hash FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)",
@@ -52,6 +53,6 @@ pub async fn login(state: &AppState, req: &Request) -> Result<Response, ApiError
     let user_id = user_id
         .filter(|_| valid)
         .ok_or_else(|| ApiError::Unauthorized("invalid username or password".into()))?;
-    let pair = issue_session(state, user_id, None).await?;
+    let pair = issue_session(&state, user_id, None).await?;
     Ok(json(StatusCode::OK, &pair))
 }

@@ -1,9 +1,10 @@
 //! GET /api/v1/auth/me
 
-use lambda_http::http::StatusCode;
+use axum::extract::State;
+use http::StatusCode;
 use serde::Serialize;
-use shared::auth::authenticate;
-use shared::http::{json, Request, Response};
+use shared::auth::RateLimitedCaller;
+use shared::http::{json, Response};
 use shared::rbac::Role;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
@@ -26,8 +27,10 @@ pub struct MeResponse {
 /// The caller's account and organizations.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = shared::error::Problem)))]
-pub async fn me(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn me(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     let user = sqlx::query!(
         "SELECT id, username, email FROM users WHERE id = $1",
         caller.id

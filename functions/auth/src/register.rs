@@ -1,11 +1,13 @@
 //! POST /api/v1/auth/register
 
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use shared::error::violated_constraint;
-use shared::http::{json, parse_json, Request, Response};
+use shared::http::extract::{ClientIp, Json};
+use shared::http::{json, Response};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
@@ -41,9 +43,14 @@ pub struct UserResponse {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = UserResponse), (status = 409, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn register(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    shared::rate_limit::check_client(state, req, "register", None).await?;
-    let body: RegisterRequest = parse_json(req)?;
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Result<Json<RegisterRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    // Even a malformed registration takes a token from the client's limit.
+    shared::rate_limit::check_client(&state, &ip, "register", None).await?;
+    let Json(body) = body?;
     let (username, email) = validate(&body)?;
     let password_hash =
         shared::auth::password::hash_password(SecretString::from(body.password)).await?;

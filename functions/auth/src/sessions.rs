@@ -1,10 +1,12 @@
 //! POST /api/v1/auth/refresh and /logout: refresh-token rotation with reuse detection.
 
+use axum::extract::State;
 use chrono::{Duration, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::auth::{jwt, token};
-use shared::http::{json, no_content, parse_json, Request, Response};
+use shared::http::extract::Json;
+use shared::http::{json, no_content, Response};
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
@@ -58,8 +60,10 @@ fn invalid() -> ApiError {
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn refresh(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let body: RefreshRequest = parse_json(req)?;
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<Response, ApiError> {
     let hash = token::hash_token(&body.refresh_token);
     // The guard on used_at makes rotation race-free: of two concurrent refreshes, one wins.
     let rotated = sqlx::query!(
@@ -71,7 +75,7 @@ pub async fn refresh(state: &AppState, req: &Request) -> Result<Response, ApiErr
     .fetch_optional(&state.db)
     .await?;
     if let Some(row) = rotated {
-        let pair = issue_session(state, row.user_id, Some(row.family_id)).await?;
+        let pair = issue_session(&state, row.user_id, Some(row.family_id)).await?;
         return Ok(json(StatusCode::OK, &pair));
     }
     let reused = sqlx::query_scalar!(
@@ -82,7 +86,7 @@ pub async fn refresh(state: &AppState, req: &Request) -> Result<Response, ApiErr
     .await?;
     if let Some(family) = reused {
         tracing::warn!(%family, "refresh token reused; revoking its family");
-        revoke_family(state, family).await?;
+        revoke_family(&state, family).await?;
     }
     Err(invalid())
 }
@@ -91,8 +95,10 @@ pub async fn refresh(state: &AppState, req: &Request) -> Result<Response, ApiErr
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204), (status = 401, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn logout(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let body: RefreshRequest = parse_json(req)?;
+pub async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<Response, ApiError> {
     let token = sqlx::query!(
         r#"SELECT family_id, (used_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS "live!"
            FROM refresh_tokens WHERE token_hash = $1"#,
@@ -102,7 +108,7 @@ pub async fn logout(state: &AppState, req: &Request) -> Result<Response, ApiErro
     .await?
     .ok_or_else(invalid)?;
     // A rotated or expired token presented here still ends its family, but is reported invalid.
-    revoke_family(state, token.family_id).await?;
+    revoke_family(&state, token.family_id).await?;
     if !token.live {
         return Err(invalid());
     }

@@ -1,6 +1,6 @@
 //! Edge cases found in review: body shapes, header spelling, logout after rotation.
 
-mod common;
+use test_support::auth as common;
 
 use common::*;
 use serde_json::json;

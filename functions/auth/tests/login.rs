@@ -1,4 +1,4 @@
-mod common;
+use test_support::auth as common;
 
 use common::{
     access_token, assert_field_error, assert_problem, login, me, register, send, try_login,
@@ -29,7 +29,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-async fn form_login(state: &shared::AppState, body: String) -> shared::http::Response {
+async fn form_login(state: &shared::AppState, body: String) -> shared::testing::Response {
     let request = TestRequest::post("/api/v1/auth/login")
         .raw("application/x-www-form-urlencoded", body)
         .build();

@@ -1,8 +1,8 @@
-mod common;
+use test_support::auth as common;
 
 use common::{access_token, assert_problem, config_with, login, me, register, try_login, PASSWORD};
-use shared::http::Response;
 use shared::testing::body_json;
+use shared::testing::Response;
 use shared::AppState;
 use sqlx::PgPool;
 

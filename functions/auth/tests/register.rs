@@ -1,4 +1,4 @@
-mod common;
+use test_support::auth as common;
 
 use common::{
     assert_field_error, assert_problem, email_of, login, me, register, try_register, PASSWORD,

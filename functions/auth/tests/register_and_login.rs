@@ -5,7 +5,7 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn registered_user_can_log_in_and_see_themselves(db: PgPool) {
     let state = test_state(db);
-    let response = auth::handle(
+    let response = test_support::api::send(
         &state,
         TestRequest::post("/api/v1/auth/register")
             .json(json!({"username": "ada", "email": "ada@example.com", "password": "Analytical-Engine-1"}))
@@ -16,7 +16,7 @@ async fn registered_user_can_log_in_and_see_themselves(db: PgPool) {
     let user = body_json(&response);
     assert_eq!(user["username"], "ada");
 
-    let response = auth::handle(
+    let response = test_support::api::send(
         &state,
         TestRequest::post("/api/v1/auth/login")
             .json(json!({"username": "ada@example.com", "password": "Analytical-Engine-1"}))
@@ -27,7 +27,7 @@ async fn registered_user_can_log_in_and_see_themselves(db: PgPool) {
     let tokens = body_json(&response);
     assert_eq!(tokens["token_type"], "bearer");
 
-    let response = auth::handle(
+    let response = test_support::api::send(
         &state,
         TestRequest::get("/api/v1/auth/me")
             .bearer(tokens["access_token"].as_str().unwrap())

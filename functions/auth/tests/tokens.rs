@@ -1,4 +1,4 @@
-mod common;
+use test_support::auth as common;
 
 use common::{access_token, assert_problem, config_with, login, me, register, send};
 use serde_json::{json, Value};

@@ -1,16 +1,9 @@
-use lambda_http::{run, service_fn, Error, Request};
 use shared::AppState;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = AppState::from_env().await?;
-    run(service_fn(|req: Request| {
-        let state = &state;
-        async move {
-            state.prepare_invocation().await?;
-            Ok::<_, Error>(clusters::handle(state, req).await)
-        }
-    }))
-    .await
+    let router = shared::http::router::for_lambda(clusters::router(state.clone()), state);
+    lambda_http::run(router).await
 }

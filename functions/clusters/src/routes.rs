@@ -1,10 +1,12 @@
 //! The handlers of /api/v1/clusters and /api/v1/clusters/{id}.
 
-use lambda_http::http::StatusCode;
+use axum::extract::State;
+use http::StatusCode;
 use serde::Deserialize;
-use shared::auth::authenticate;
+use shared::auth::RateLimitedCaller;
 use shared::error::violated_constraint;
-use shared::http::{json, no_content, parse_json, parse_query, with_header, Request, Response};
+use shared::http::extract::{ClusterId, Json, Query};
+use shared::http::{json, no_content, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::{authorize, Action};
 use shared::resources::ResourcesDto;
@@ -70,9 +72,11 @@ fn name_taken() -> ApiError {
     responses((status = 201, body = Cluster), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
-pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let body: CreateCluster = parse_json(req)?;
+pub async fn create(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Json(body): Json<CreateCluster>,
+) -> Result<Response, ApiError> {
     authorize(
         &state.db,
         caller.id,
@@ -122,9 +126,11 @@ pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiErro
     params(ListQuery),
     responses((status = 200, body = [Cluster]), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
-pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let query: ListQuery = parse_query(req)?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     if let Some(org) = query.organization_id {
         authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
     }
@@ -151,9 +157,12 @@ async fn visible_cluster(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Cluster), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
-pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let cluster = visible_cluster(state, caller.id, id, Action::Read).await?;
+pub async fn get(
+    State(state): State<AppState>,
+    ClusterId(id): ClusterId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
+    let cluster = visible_cluster(&state, caller.id, id, Action::Read).await?;
     Ok(json(StatusCode::OK, &cluster))
 }
 
@@ -163,10 +172,15 @@ pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, 
     responses((status = 200, body = Cluster), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
-pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let cluster = visible_cluster(state, caller.id, id, Action::Administer).await?;
-    let body: UpdateCluster = parse_json(req)?;
+pub async fn update(
+    State(state): State<AppState>,
+    ClusterId(id): ClusterId,
+    caller: RateLimitedCaller,
+    body: Result<Json<UpdateCluster>, ApiError>,
+) -> Result<Response, ApiError> {
+    let cluster = visible_cluster(&state, caller.id, id, Action::Administer).await?;
+    // The body is judged after visibility: an outsider learns nothing from a 422.
+    let Json(body) = body?;
     let mut errors = Errors::new();
     let name = body.name.as_deref().map(|n| errors.name("name", n, 100));
     // Validate what was sent; fields left out are left alone in SQL (COALESCE), so two
@@ -230,9 +244,12 @@ pub async fn update(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     responses((status = 204), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, body = shared::error::Problem)))]
-pub async fn delete(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let cluster = visible_cluster(state, caller.id, id, Action::Administer).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    ClusterId(id): ClusterId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
+    let cluster = visible_cluster(&state, caller.id, id, Action::Administer).await?;
     let mut tx = state.db.begin().await?;
     // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
     // check needs a share lock), so nothing can slip in between the check and the delete.

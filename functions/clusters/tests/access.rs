@@ -1,4 +1,4 @@
-mod common;
+use test_support::clusters_and_deployments as common;
 
 use common::{
     assert_problem, cluster_path, count, create_cluster, delete, expect, get, get_cluster, patch,

@@ -1,4 +1,4 @@
-mod common;
+use test_support::clusters_and_deployments as common;
 
 use common::{
     assert_field_error, assert_keys, assert_problem, assert_time, cluster_path, count,

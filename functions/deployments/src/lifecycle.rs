@@ -1,11 +1,13 @@
 //! POST /api/v1/deployments/{id}/cancel and /complete. Both free capacity and nudge the
 //! scheduler so the queue drains at once, not on the next sweep.
 
-use lambda_http::http::StatusCode;
+use axum::extract::State;
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json as json_value;
-use shared::auth::authenticate;
-use shared::http::{json, parse_json, Request, Response};
+use shared::auth::RateLimitedCaller;
+use shared::http::extract::{DeploymentId, Json};
+use shared::http::{json, Response};
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::Action;
 use shared::{ApiError, AppState};
@@ -37,9 +39,12 @@ pub struct CompleteRequest {
     responses((status = 200, body = Deployment), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "already finished", body = shared::error::Problem)))]
-pub async fn cancel(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let deployment = visible(state, caller.id, id, Action::Deploy).await?;
+pub async fn cancel(
+    State(state): State<AppState>,
+    DeploymentId(id): DeploymentId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
+    let deployment = visible(&state, caller.id, id, Action::Deploy).await?;
     let reason = json_value!({"code": "cancelled", "message": "cancelled by a user"});
     let cancelled_pending = sqlx::query!(
         r#"WITH done AS (
@@ -54,9 +59,9 @@ pub async fn cancel(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
     .await?
     .is_some();
     if !cancelled_pending {
-        finish_running(state, id, "cancelled", reason, "cancelled while running").await?;
+        finish_running(&state, id, "cancelled", reason, "cancelled while running").await?;
     }
-    respond_and_nudge(state, deployment.organization_id, id, "cancelled").await
+    respond_and_nudge(&state, deployment.organization_id, id, "cancelled").await
 }
 
 /// Report that a running deployment finished.
@@ -66,10 +71,14 @@ pub async fn cancel(state: &AppState, req: &Request, id: Uuid) -> Result<Respons
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "not running", body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let deployment = visible(state, caller.id, id, Action::Deploy).await?;
-    let body: CompleteRequest = parse_json(req)?;
+pub async fn complete(
+    State(state): State<AppState>,
+    DeploymentId(id): DeploymentId,
+    caller: RateLimitedCaller,
+    body: Result<Json<CompleteRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let deployment = visible(&state, caller.id, id, Action::Deploy).await?;
+    let Json(body) = body?;
     if body
         .message
         .as_deref()
@@ -110,14 +119,14 @@ pub async fn complete(state: &AppState, req: &Request, id: Uuid) -> Result<Respo
         }
     };
     finish_running(
-        state,
+        &state,
         id,
         status,
         reason.unwrap_or(serde_json::Value::Null),
         &detail,
     )
     .await?;
-    respond_and_nudge(state, deployment.organization_id, id, status).await
+    respond_and_nudge(&state, deployment.organization_id, id, status).await
 }
 
 /// Moves a running deployment to a final status and frees its capacity, in one statement.

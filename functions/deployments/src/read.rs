@@ -1,11 +1,13 @@
 //! GET /api/v1/deployments, /api/v1/deployments/{id} and /api/v1/deployments/{id}/events.
 
+use axum::extract::State;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::authenticate;
-use shared::http::{json, parse_query, Request, Response};
+use shared::auth::RateLimitedCaller;
+use shared::http::extract::{DeploymentId, Query};
+use shared::http::{json, Response};
 use shared::rbac::{authorize, Action};
 use shared::{ApiError, AppState};
 use uuid::Uuid;
@@ -66,9 +68,11 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     params(ListQuery),
     responses((status = 200, body = DeploymentPage), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
-pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let q: ListQuery = parse_query(req)?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::validation(
@@ -137,11 +141,14 @@ pub async fn visible(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Deployment), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
-pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn get(
+    State(state): State<AppState>,
+    DeploymentId(id): DeploymentId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        &visible(state, caller.id, id, Action::Read).await?,
+        &visible(&state, caller.id, id, Action::Read).await?,
     ))
 }
 
@@ -150,9 +157,12 @@ pub async fn get(state: &AppState, req: &Request, id: Uuid) -> Result<Response, 
     params(("id" = Uuid, Path)),
     responses((status = 200, body = [Event]), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
-pub async fn events(state: &AppState, req: &Request, id: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    visible(state, caller.id, id, Action::Read).await?;
+pub async fn events(
+    State(state): State<AppState>,
+    DeploymentId(id): DeploymentId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
+    visible(&state, caller.id, id, Action::Read).await?;
     let events = sqlx::query_as!(
         Event,
         r#"SELECT at, type AS event_type, detail, related_deployment_id

@@ -2,13 +2,16 @@
 //! A submission is committed as `pending` first and only then announced on the queue: if the
 //! announcement is lost, the periodic sweep still schedules it.
 
+use axum::extract::State;
 use chrono::Utc;
-use lambda_http::http::StatusCode;
+use http::HeaderMap;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::auth::{authenticate, AuthUser};
+use shared::auth::RateLimitedCaller;
 use shared::error::violated_constraint;
-use shared::http::{header_str, json, parse_json, with_header, Request, Response};
+use shared::http::extract::Json;
+use shared::http::{header_str, json, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::{authorize, Action};
 use shared::resources::{Resources, ResourcesDto};
@@ -74,7 +77,7 @@ enum Fit {
 /// Checks the body and the caller's right to deploy; says whether it can ever fit.
 async fn accept(
     state: &AppState,
-    caller: AuthUser,
+    caller: RateLimitedCaller,
     body: &SubmitDeployment,
 ) -> Result<(Accepted, Fit), ApiError> {
     let mut errors = Errors::new();
@@ -178,7 +181,7 @@ async fn accept(
 /// The organization named by `cluster_id`, `organization_id`, or the caller's only one.
 async fn resolve_organization(
     state: &AppState,
-    caller: AuthUser,
+    caller: RateLimitedCaller,
     body: &SubmitDeployment,
 ) -> Result<Uuid, ApiError> {
     if let Some(cluster) = body.cluster_id {
@@ -236,17 +239,20 @@ fn fingerprint(body: &SubmitDeployment) -> Vec<u8> {
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, body = shared::error::Problem),
               (status = 422, description = "invalid, or can never fit", body = shared::error::Problem)))]
-pub async fn submit(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let body: SubmitDeployment = parse_json(req)?;
-    let key = idempotency_key(req)?;
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    headers: HeaderMap,
+    Json(body): Json<SubmitDeployment>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let print = fingerprint(&body);
     if let Some(key) = &key {
-        if let Some(existing) = replay(state, caller, key, &print).await? {
+        if let Some(existing) = replay(&state, caller, key, &print).await? {
             return Ok(accepted_response(&existing));
         }
     }
-    let (d, fit) = accept(state, caller, &body).await?;
+    let (d, fit) = accept(&state, caller, &body).await?;
     if let Fit::Never(why) = fit {
         return Err(ApiError::validation("resources", why));
     }
@@ -280,7 +286,7 @@ pub async fn submit(state: &AppState, req: &Request) -> Result<Response, ApiErro
             // A concurrent retry with the same key won the race: answer as it did.
             (Some("deployments_created_by_idempotency_key_key"), Some(key)) => {
                 drop(tx);
-                let existing = replay(state, caller, key, &print)
+                let existing = replay(&state, caller, key, &print)
                     .await?
                     .ok_or_else(|| ApiError::Unexpected(err.into()))?;
                 Ok(accepted_response(&existing))
@@ -328,11 +334,11 @@ fn accepted_response(deployment: &Deployment) -> Response {
     )
 }
 
-fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(raw) = req.headers().get("idempotency-key") else {
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = header_str(req, "idempotency-key").unwrap_or("");
+    let key = header_str(headers, "idempotency-key").unwrap_or("");
     if raw.is_empty()
         || key.is_empty()
         || key.len() > 255
@@ -349,7 +355,7 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
 /// The deployment an earlier request with this key created, if the request was the same.
 async fn replay(
     state: &AppState,
-    caller: AuthUser,
+    caller: RateLimitedCaller,
     key: &str,
     print: &[u8],
 ) -> Result<Option<Deployment>, ApiError> {
@@ -400,10 +406,12 @@ pub struct DryRunResult {
     responses((status = 200, body = DryRunResult), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn dry_run(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let body: SubmitDeployment = parse_json(req)?;
-    let (d, fit) = accept(state, caller, &body).await?;
+pub async fn dry_run(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Json(body): Json<SubmitDeployment>,
+) -> Result<Response, ApiError> {
+    let (d, fit) = accept(&state, caller, &body).await?;
     if let Fit::Never(why) = fit {
         let reason = serde_json::json!({"code": "exceeds_capacity", "message": why});
         return Ok(json(
@@ -434,7 +442,7 @@ pub async fn dry_run(state: &AppState, req: &Request) -> Result<Response, ApiErr
         priority: d.priority,
         resources: d.resources,
         created_at: now,
-        dependencies: dependency_state_of(state, &d.depends_on).await?,
+        dependencies: dependency_state_of(&state, &d.depends_on).await?,
     };
     let plan = scheduling::dry_run(&input, &candidate);
     let result = if let Some(start) = plan.starts.iter().find(|s| s.deployment_id == candidate.id) {

@@ -1,6 +1,5 @@
 // The clusters tests and these drive the same handlers; one helper module serves both.
-#[path = "../../clusters/tests/common/mod.rs"]
-mod common;
+use test_support::clusters_and_deployments as common;
 
 use common::{
     assert_field_error, assert_problem, cancel, complete, create_cluster, deployment,

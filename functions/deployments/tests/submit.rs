@@ -1,6 +1,5 @@
 // The clusters tests and these drive the same handlers; one helper module serves both.
-#[path = "../../clusters/tests/common/mod.rs"]
-mod common;
+use test_support::clusters_and_deployments as common;
 
 use common::{
     assert_field_error, assert_keys, assert_problem, assert_time, count, create_cluster,
@@ -319,7 +318,7 @@ async fn submit_with_key(
     who: &common::User,
     key: &str,
     body: Value,
-) -> shared::http::Response {
+) -> shared::testing::Response {
     common::send(
         state,
         TestRequest::post(DEPLOYMENTS)

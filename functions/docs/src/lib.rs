@@ -1,47 +1,69 @@
 //! `/openapi.json`, `/docs` (Swagger UI) and `/redoc`: the OpenAPI document is generated from
-//! the handlers' `#[utoipa::path]` annotations, and every asset is served from this binary.
+//! the functions' routers, and every asset is served from this binary.
 
 pub mod spec;
 
-use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::Body;
-use shared::http::{finish, method_not_allowed, route_not_found, Request, Response};
+use axum::extract::Path;
+use axum::routing::get;
+use http::{header, StatusCode};
+use shared::http::{route_not_found, Response};
 use shared::ApiError;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub async fn handle(req: Request) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    finish(&method, &path, route(&req))
+/// This function's documented pages (the asset routes beside them are not API operations).
+pub fn api() -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(swagger_ui))
+        .routes(routes!(redoc))
 }
 
-fn route(req: &Request) -> Result<Response, ApiError> {
-    if req.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
-    let path = req.uri().path();
-    match path {
-        "/openapi.json" => Ok(asset(
-            StatusCode::OK,
-            "application/json",
-            spec::json().as_bytes().to_vec(),
-        )),
-        "/redoc" | "/redoc/" => Ok(asset(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            REDOC_HTML.as_bytes().to_vec(),
-        )),
-        "/redoc/redoc.standalone.js" => Ok(asset(
-            StatusCode::OK,
-            "application/javascript",
-            REDOC_JS.to_vec(),
-        )),
-        "/docs" => Ok(redirect("/docs/")),
-        p if p.starts_with("/docs/") => swagger(&p["/docs/".len()..]),
-        _ => Err(route_not_found()),
-    }
+pub fn router() -> axum::Router {
+    let (pages, _) = api().split_for_parts();
+    shared::http::router::finish(
+        pages
+            .route("/docs/", get(|| swagger(String::new())))
+            .route(
+                "/docs/{*file}",
+                get(|Path(file): Path<String>| swagger(file)),
+            )
+            .route("/redoc/", get(redoc))
+            .route("/redoc/redoc.standalone.js", get(redoc_js)),
+    )
 }
 
-fn swagger(file: &str) -> Result<Response, ApiError> {
-    let file = if file.is_empty() { "index.html" } else { file };
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "docs", responses((status = 200, description = "The OpenAPI 3.1 document")))]
+async fn openapi_json() -> Response {
+    asset(
+        StatusCode::OK,
+        "application/json",
+        spec::json().as_bytes().to_vec(),
+    )
+}
+
+/// Swagger UI.
+#[utoipa::path(get, path = "/docs", tag = "docs", responses((status = 301, description = "Redirects to the Swagger UI page")))]
+async fn swagger_ui() -> Response {
+    redirect("/docs/")
+}
+
+/// ReDoc.
+#[utoipa::path(get, path = "/redoc", tag = "docs", responses((status = 200, description = "The ReDoc page", content_type = "text/html")))]
+async fn redoc() -> Response {
+    asset(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        REDOC_HTML.as_bytes().to_vec(),
+    )
+}
+
+async fn redoc_js() -> Response {
+    asset(StatusCode::OK, "application/javascript", REDOC_JS.to_vec())
+}
+
+async fn swagger(file: String) -> Result<Response, ApiError> {
+    let file = if file.is_empty() { "index.html" } else { &file };
     SWAGGER_UI
         .iter()
         .find(|(name, _, _)| *name == file)
@@ -50,19 +72,19 @@ fn swagger(file: &str) -> Result<Response, ApiError> {
 }
 
 fn asset(status: StatusCode, content_type: &str, bytes: Vec<u8>) -> Response {
-    lambda_http::http::Response::builder()
+    http::Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "public, max-age=300")
-        .body(Body::Binary(bytes))
+        .body(axum::body::Body::from(bytes))
         .expect("a valid response")
 }
 
 fn redirect(to: &str) -> Response {
-    lambda_http::http::Response::builder()
+    http::Response::builder()
         .status(StatusCode::MOVED_PERMANENTLY)
         .header(header::LOCATION, to)
-        .body(Body::Empty)
+        .body(axum::body::Body::empty())
         .expect("a valid response")
 }
 

@@ -1,10 +1,5 @@
-use lambda_http::{run, service_fn, Error, Request};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    run(service_fn(|req: Request| async move {
-        Ok::<_, Error>(docs::handle(req).await)
-    }))
-    .await
+    lambda_http::run(docs::router()).await
 }

@@ -1,4 +1,5 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document: each function's router brings its operations (bound to the
+//! handlers by utoipa-axum), merged here under one title, security scheme and problem format.
 
 use std::sync::OnceLock;
 use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
@@ -8,19 +9,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Hypervisor API", version = "1.0.0",
          description = "Share GPU/CPU clusters between teams: organizations, clusters, and a priority scheduler that explains every decision."),
-    paths(
-        auth::register::register, auth::login::login, auth::sessions::refresh, auth::sessions::logout, auth::me::me,
-        organizations::orgs::create, organizations::orgs::list, organizations::orgs::get, organizations::join::join,
-        organizations::invites::create, organizations::invites::list, organizations::invites::revoke,
-        organizations::members::list, organizations::members::change_role, organizations::members::remove,
-        clusters::routes::create, clusters::routes::list, clusters::routes::get, clusters::routes::update,
-        clusters::routes::delete,
-        deployments::submit::submit, deployments::submit::dry_run, deployments::read::list, deployments::read::get,
-        deployments::read::events, deployments::lifecycle::cancel, deployments::lifecycle::complete,
-        openapi_json, swagger_ui, redoc,
-    ),
     components(schemas(shared::error::Problem, shared::error::FieldError, shared::resources::ResourcesDto)),
-    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "organizations", description = "Organizations, invites and members"),
@@ -30,6 +19,23 @@ use utoipa::{Modify, OpenApi};
     )
 )]
 pub struct ApiDoc;
+
+/// The whole document: this function's pages and every API function's operations.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::api().split_for_parts().1);
+    for function in [
+        auth::api(),
+        organizations::api(),
+        clusters::api(),
+        deployments::api(),
+    ] {
+        doc.merge(function.split_for_parts().1);
+    }
+    BearerAuth.modify(&mut doc);
+    ProblemResponses.modify(&mut doc);
+    doc
+}
 
 /// "Authorize" in Swagger UI logs in through the password flow of `/api/v1/auth/login`.
 struct BearerAuth;
@@ -98,22 +104,7 @@ impl Modify for ProblemResponses {
     }
 }
 
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "docs", responses((status = 200, description = "The OpenAPI 3.1 document")))]
-#[allow(dead_code)]
-fn openapi_json() {}
-
-/// Swagger UI.
-#[utoipa::path(get, path = "/docs", tag = "docs", responses((status = 301, description = "Redirects to the Swagger UI page")))]
-#[allow(dead_code)]
-fn swagger_ui() {}
-
-/// ReDoc.
-#[utoipa::path(get, path = "/redoc", tag = "docs", responses((status = 200, description = "The ReDoc page", content_type = "text/html")))]
-#[allow(dead_code)]
-fn redoc() {}
-
 pub fn json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| ApiDoc::openapi().to_json().expect("the spec serializes"))
+    JSON.get_or_init(|| document().to_json().expect("the spec serializes"))
 }

@@ -49,7 +49,8 @@ fn spec_routes(spec: &Value) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn every_template_route_is_documented_and_every_documented_route_exists() {
-    let response = docs::handle(TestRequest::get("/openapi.json").build()).await;
+    let response =
+        shared::testing::send(docs::router(), TestRequest::get("/openapi.json").build()).await;
     assert_eq!(response.status(), 200);
     let spec = body_json(&response);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -68,22 +69,26 @@ async fn every_template_route_is_documented_and_every_documented_route_exists() 
 
 #[tokio::test]
 async fn swagger_ui_and_redoc_are_served_without_a_cdn() {
-    let index = docs::handle(TestRequest::get("/docs/").build()).await;
+    let index = shared::testing::send(docs::router(), TestRequest::get("/docs/").build()).await;
     assert_eq!(index.status(), 200);
     let html = String::from_utf8(index.body().to_vec()).unwrap();
     assert!(html.to_lowercase().contains("swagger"));
-    let redoc = docs::handle(TestRequest::get("/redoc").build()).await;
+    let redoc = shared::testing::send(docs::router(), TestRequest::get("/redoc").build()).await;
     let html = String::from_utf8(redoc.body().to_vec()).unwrap();
     assert!(html.contains("/redoc/redoc.standalone.js"));
     assert!(!html.contains("cdn."), "ReDoc must not load from a CDN");
-    let script = docs::handle(TestRequest::get("/redoc/redoc.standalone.js").build()).await;
+    let script = shared::testing::send(
+        docs::router(),
+        TestRequest::get("/redoc/redoc.standalone.js").build(),
+    )
+    .await;
     assert_eq!(script.status(), 200);
     assert!(script.body().len() > 100_000);
 }
 
 #[tokio::test]
 async fn every_file_the_swagger_page_loads_is_served() {
-    let index = docs::handle(TestRequest::get("/docs/").build()).await;
+    let index = shared::testing::send(docs::router(), TestRequest::get("/docs/").build()).await;
     let html = String::from_utf8(index.body().to_vec()).unwrap();
     let referenced: Vec<&str> = html
         .split(['"', '\''])
@@ -92,7 +97,7 @@ async fn every_file_the_swagger_page_loads_is_served() {
     assert!(referenced.len() >= 3, "{html}");
     for file in referenced {
         let path = format!("/docs/{}", &file[2..]);
-        let res = docs::handle(TestRequest::get(&path).build()).await;
+        let res = shared::testing::send(docs::router(), TestRequest::get(&path).build()).await;
         assert_eq!(res.status(), 200, "{path}");
         let content_type = res.headers()["content-type"].to_str().unwrap();
         let expected = match path.rsplit('.').next().unwrap() {
@@ -103,16 +108,26 @@ async fn every_file_the_swagger_page_loads_is_served() {
         };
         assert_eq!(content_type, expected, "{path}");
     }
-    let init = docs::handle(TestRequest::get("/docs/swagger-initializer.js").build()).await;
+    let init = shared::testing::send(
+        docs::router(),
+        TestRequest::get("/docs/swagger-initializer.js").build(),
+    )
+    .await;
     let init = String::from_utf8(init.body().to_vec()).unwrap();
     assert!(init.contains("url: \"/openapi.json\""), "{init}");
-    let missing = docs::handle(TestRequest::get("/docs/swagger-ui.js.map").build()).await;
+    let missing = shared::testing::send(
+        docs::router(),
+        TestRequest::get("/docs/swagger-ui.js.map").build(),
+    )
+    .await;
     assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
 async fn swagger_authorize_uses_the_login_route() {
-    let spec = body_json(&docs::handle(TestRequest::get("/openapi.json").build()).await);
+    let spec = body_json(
+        &shared::testing::send(docs::router(), TestRequest::get("/openapi.json").build()).await,
+    );
     let flow = &spec["components"]["securitySchemes"]["bearer"]["flows"]["password"];
     assert_eq!(flow["tokenUrl"], "/api/v1/auth/login");
 }

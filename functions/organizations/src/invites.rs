@@ -1,11 +1,13 @@
 //! /api/v1/organizations/{id}/invites[/{invite_id}] — admin only. Codes are shown once, at
 //! creation; only their SHA-256 is stored, so they are listed without codes.
 
+use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, token};
-use shared::http::{json, no_content, parse_json_or_default, Request, Response};
+use shared::auth::{token, RateLimitedCaller};
+use shared::http::extract::{InviteId, JsonOrDefault, OrganizationId};
+use shared::http::{json, no_content, Response};
 use shared::rbac::{authorize, Action, Role};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
@@ -87,8 +89,12 @@ pub async fn insert_invite(
     responses((status = 201, body = CreatedInvite), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn create(
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    caller: RateLimitedCaller,
+    body: Result<JsonOrDefault<CreateInvite>, ApiError>,
+) -> Result<Response, ApiError> {
     authorize(
         &state.db,
         caller.id,
@@ -97,7 +103,7 @@ pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Respon
         "organization",
     )
     .await?;
-    let body: CreateInvite = parse_json_or_default(req)?;
+    let JsonOrDefault(body) = body?;
     let mut errors = Errors::new();
     let hours = body.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
     if !(1..=MAX_EXPIRY_HOURS).contains(&hours) {
@@ -131,8 +137,11 @@ pub async fn create(state: &AppState, req: &Request, org: Uuid) -> Result<Respon
     security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = [Invite]), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
-pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     authorize(
         &state.db,
         caller.id,
@@ -168,12 +177,11 @@ pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response
     responses((status = 204), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
 pub async fn revoke(
-    state: &AppState,
-    req: &Request,
-    org: Uuid,
-    invite: Uuid,
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    InviteId(invite): InviteId,
+    caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
     authorize(
         &state.db,
         caller.id,

@@ -1,9 +1,11 @@
 //! POST /api/v1/organizations/join — the code travels in the body, never in a URL.
 
-use lambda_http::http::StatusCode;
+use axum::extract::State;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, token};
-use shared::http::{json, parse_json, Request, Response};
+use shared::auth::{token, RateLimitedCaller};
+use shared::http::extract::Json;
+use shared::http::{json, Response};
 use shared::rbac::Role;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
@@ -32,9 +34,11 @@ pub struct Joined {
               (status = 404, description = "unknown, expired, revoked or used-up code", body = shared::error::Problem),
               (status = 409, description = "already a member", body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn join(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let body: JoinRequest = parse_json(req)?;
+pub async fn join(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Json(body): Json<JoinRequest>,
+) -> Result<Response, ApiError> {
     let unusable = || ApiError::NotFound("invite code not found, expired or used up".into());
     let mut tx = state.db.begin().await?;
     // Taking a use and joining happen together, so max_uses holds under concurrent joins.

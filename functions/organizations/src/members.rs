@@ -2,11 +2,13 @@
 //! demoted: checked under a lock on the organization, so two admins demoting each other at
 //! once cannot leave it without one.
 
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::authenticate;
-use shared::http::{json, no_content, parse_json, Request, Response};
+use shared::auth::RateLimitedCaller;
+use shared::http::extract::{Json, MemberId, OrganizationId};
+use shared::http::{json, no_content, Response};
 use shared::rbac::{authorize, role_in, Action, Role};
 use shared::{ApiError, AppState};
 use sqlx::{Postgres, Transaction};
@@ -30,8 +32,11 @@ pub struct ChangeRole {
     security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = [Member]), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
-pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
     let members = sqlx::query_as!(
         Member,
@@ -53,12 +58,12 @@ pub async fn list(state: &AppState, req: &Request, org: Uuid) -> Result<Response
               (status = 409, description = "would leave the organization without an admin", body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
 pub async fn change_role(
-    state: &AppState,
-    req: &Request,
-    org: Uuid,
-    user: Uuid,
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    MemberId(user): MemberId,
+    caller: RateLimitedCaller,
+    body: Result<Json<ChangeRole>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
     authorize(
         &state.db,
         caller.id,
@@ -67,8 +72,8 @@ pub async fn change_role(
         "organization",
     )
     .await?;
-    let body: ChangeRole = parse_json(req)?;
-    let mut tx = lock_organization(state, org).await?;
+    let Json(body) = body?;
+    let mut tx = lock_organization(&state, org).await?;
     let current = member_role(&mut tx, org, user).await?;
     if current == Role::Admin && body.role != Role::Admin {
         ensure_another_admin(&mut tx, org).await?;
@@ -97,12 +102,11 @@ pub async fn change_role(
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "the last admin cannot leave", body = shared::error::Problem)))]
 pub async fn remove(
-    state: &AppState,
-    req: &Request,
-    org: Uuid,
-    user: Uuid,
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    MemberId(user): MemberId,
+    caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
     if caller.id != user {
         authorize(
             &state.db,
@@ -115,7 +119,7 @@ pub async fn remove(
     } else if role_in(&state.db, caller.id, org).await?.is_none() {
         return Err(ApiError::not_found("organization"));
     }
-    let mut tx = lock_organization(state, org).await?;
+    let mut tx = lock_organization(&state, org).await?;
     if member_role(&mut tx, org, user).await? == Role::Admin {
         ensure_another_admin(&mut tx, org).await?;
     }

@@ -1,10 +1,12 @@
 //! POST/GET /api/v1/organizations and GET /api/v1/organizations/{id}
 
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::authenticate;
-use shared::http::{json, parse_json, with_header, Request, Response};
+use shared::auth::RateLimitedCaller;
+use shared::http::extract::{Json, OrganizationId};
+use shared::http::{json, with_header, Response};
 use shared::rbac::{authorize, Action, Role};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
@@ -47,9 +49,11 @@ pub struct Organization {
     request_body = CreateOrganization,
     responses((status = 201, body = CreatedOrganization), (status = 401, body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
-pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
-    let body: CreateOrganization = parse_json(req)?;
+pub async fn create(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+    Json(body): Json<CreateOrganization>,
+) -> Result<Response, ApiError> {
     let mut errors = Errors::new();
     let name = errors.name("name", &body.name, 100);
     errors.finish()?;
@@ -91,8 +95,10 @@ pub async fn create(state: &AppState, req: &Request) -> Result<Response, ApiErro
 /// The organizations the caller belongs to, with the caller's role in each.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, body = [Organization]), (status = 401, body = shared::error::Problem)))]
-pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     let rows = sqlx::query!(
         r#"SELECT o.id, o.name, o.created_at, m.role AS "role: Role",
                   (SELECT count(*) FROM memberships x WHERE x.organization_id = o.id) AS "member_count!"
@@ -120,8 +126,11 @@ pub async fn list(state: &AppState, req: &Request) -> Result<Response, ApiError>
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Organization), (status = 401, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
-pub async fn get(state: &AppState, req: &Request, org: Uuid) -> Result<Response, ApiError> {
-    let caller = authenticate(state, req).await?;
+pub async fn get(
+    State(state): State<AppState>,
+    OrganizationId(org): OrganizationId,
+    caller: RateLimitedCaller,
+) -> Result<Response, ApiError> {
     let role = authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
     let row = sqlx::query!(
         r#"SELECT o.id, o.name, o.created_at,

@@ -1,4 +1,4 @@
-mod common;
+use test_support::organizations as common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;

@@ -1,4 +1,4 @@
-mod common;
+use test_support::organizations as common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Each rule of DESIGN.md §3, on real PostgreSQL, through the real scheduling pass.
 
-mod common;
+use test_support::scheduler as common;
 
 use common::{spec, Fixture};
 use sqlx::PgPool;

@@ -1,17 +1,11 @@
-//! Helpers shared by the auth handler tests. Each test binary uses a different subset.
-#![allow(dead_code)]
+//! Accounts and sessions through the real auth function.
 
+pub use crate::api::{send, Request, Response, PASSWORD};
+pub use crate::problem::*;
 use serde_json::{json, Value};
 use shared::config::Config;
-use shared::http::{Request, Response};
 use shared::testing::{body_json, test_config, TestRequest};
 use shared::AppState;
-
-pub const PASSWORD: &str = "Correct-Horse-9";
-
-pub async fn send(state: &AppState, request: Request) -> Response {
-    auth::handle(state, request).await
-}
 
 pub fn email_of(name: &str) -> String {
     format!("{name}@example.com")
@@ -93,47 +87,4 @@ pub fn config_with(change: impl FnOnce(&mut Config)) -> Config {
     let mut config = test_config();
     change(&mut config);
     config
-}
-
-/// Asserts an RFC 9457 problem response with `status`; returns its body.
-pub fn assert_problem(response: &Response, status: u16) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    assert!(
-        body["type"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-    body
-}
-
-/// Asserts a 422 whose field-level `errors` include `field`; returns the body.
-pub fn assert_field_error(response: &Response, field: &str) -> Value {
-    let body = assert_problem(response, 422);
-    let errors = body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors array: {body}"));
-    assert!(
-        errors.iter().any(|e| e["field"] == field),
-        "no error for {field}: {body}"
-    );
-    assert!(
-        errors
-            .iter()
-            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
-        "{body}"
-    );
-    body
 }

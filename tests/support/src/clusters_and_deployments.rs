@@ -1,24 +1,12 @@
-//! Helpers shared by the cluster and deployment handler tests. People and organizations are set
-//! up through the real auth and organizations handlers; clusters and deployments through their
-//! own handlers. Nothing is scheduled unless a test runs a pass ([`pass`]).
-#![allow(dead_code)]
+//! Teams, clusters and deployments through the real functions. Nothing is scheduled unless a
+//! test runs a pass ([`pass`]).
 
+pub use crate::api::*;
+pub use crate::problem::*;
 use serde_json::{json, Value};
-use shared::http::{Request, Response};
 use shared::testing::{body_json, TestRequest};
 use shared::AppState;
 use uuid::Uuid;
-
-pub const PASSWORD: &str = "Correct-Horse-9";
-pub const CLUSTERS: &str = "/api/v1/clusters";
-pub const DEPLOYMENTS: &str = "/api/v1/deployments";
-pub const ORGS: &str = "/api/v1/organizations";
-
-/// A registered, logged-in user.
-pub struct User {
-    pub id: Uuid,
-    pub token: String,
-}
 
 /// An organization with one member of each role.
 pub struct Team {
@@ -26,77 +14,6 @@ pub struct Team {
     pub admin: User,
     pub developer: User,
     pub viewer: User,
-}
-
-/// Sends to whichever function serves the path, as API Gateway would.
-pub async fn send(state: &AppState, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    if path.starts_with(CLUSTERS) {
-        clusters::handle(state, request).await
-    } else if path.starts_with(DEPLOYMENTS) {
-        deployments::handle(state, request).await
-    } else if path.starts_with(ORGS) {
-        organizations::handle(state, request).await
-    } else {
-        auth::handle(state, request).await
-    }
-}
-
-/// Registers `name` and logs in (both through the auth handler).
-pub async fn user(state: &AppState, name: &str) -> User {
-    let body =
-        json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
-    let response = send(
-        state,
-        TestRequest::post("/api/v1/auth/register")
-            .json(body)
-            .build(),
-    )
-    .await;
-    assert_eq!(response.status(), 201, "{}", body_json(&response));
-    let id = uuid_of(&body_json(&response)["id"]);
-    let body = json!({"username": name, "password": PASSWORD});
-    let response = send(
-        state,
-        TestRequest::post("/api/v1/auth/login").json(body).build(),
-    )
-    .await;
-    assert_eq!(response.status(), 200, "{}", body_json(&response));
-    let token = body_json(&response)["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_string();
-    User { id, token }
-}
-
-pub async fn get(state: &AppState, who: &User, path: &str) -> Response {
-    send(state, TestRequest::get(path).bearer(&who.token).build()).await
-}
-
-pub async fn post(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(
-        state,
-        TestRequest::post(path)
-            .bearer(&who.token)
-            .json(body)
-            .build(),
-    )
-    .await
-}
-
-pub async fn patch(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(
-        state,
-        TestRequest::patch(path)
-            .bearer(&who.token)
-            .json(body)
-            .build(),
-    )
-    .await
-}
-
-pub async fn delete(state: &AppState, who: &User, path: &str) -> Response {
-    send(state, TestRequest::delete(path).bearer(&who.token).build()).await
 }
 
 /// Asserts `status` and returns the JSON body.
@@ -269,43 +186,6 @@ pub async fn count(state: &AppState, table: &str) -> i64 {
         .fetch_one(&state.db)
         .await
         .expect("count rows")
-}
-
-/// Asserts an RFC 9457 problem response with `status`; returns its body.
-pub fn assert_problem(response: &Response, status: u16) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    for key in ["type", "title", "detail"] {
-        assert!(
-            body[key].as_str().is_some_and(|t| !t.is_empty()),
-            "{key}: {body}"
-        );
-    }
-    assert_eq!(body["status"], status, "{body}");
-    body
-}
-
-/// Asserts a 422 whose field-level `errors` include `field`; returns the body.
-pub fn assert_field_error(response: &Response, field: &str) -> Value {
-    let body = assert_problem(response, 422);
-    let errors = body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors array: {body}"));
-    assert!(
-        errors.iter().any(|e| e["field"] == field),
-        "no error for {field}: {body}"
-    );
-    assert!(
-        errors
-            .iter()
-            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
-        "{body}"
-    );
-    body
 }
 
 /// Asserts that an RFC 3339 timestamp is there.

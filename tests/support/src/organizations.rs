@@ -1,26 +1,13 @@
-//! Helpers shared by the organizations handler tests. Users are inserted straight into the
-//! database and given an access token (this crate cannot call the auth function).
-#![allow(dead_code)]
+//! Organizations, invites and members through the real organizations function.
 
+pub use crate::api::*;
+pub use crate::problem::*;
 use serde_json::{json, Value};
-use shared::http::{Request, Response};
-use shared::testing::{body_json, TestRequest};
+use shared::testing::body_json;
 use shared::AppState;
 use uuid::Uuid;
 
-pub const ORGS: &str = "/api/v1/organizations";
-
-pub struct User {
-    pub id: Uuid,
-    pub name: String,
-    pub token: String,
-}
-
-pub async fn send(state: &AppState, request: Request) -> Response {
-    organizations::handle(state, request).await
-}
-
-/// A registered user with a valid access token.
+/// A user inserted straight into the database (no password hashing), with a valid access token.
 pub async fn user(state: &AppState, name: &str) -> User {
     let id = Uuid::now_v7();
     sqlx::query(
@@ -38,36 +25,6 @@ pub async fn user(state: &AppState, name: &str) -> User {
         name: name.to_string(),
         token,
     }
-}
-
-pub async fn get(state: &AppState, who: &User, path: &str) -> Response {
-    send(state, TestRequest::get(path).bearer(&who.token).build()).await
-}
-
-pub async fn post(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(
-        state,
-        TestRequest::post(path)
-            .bearer(&who.token)
-            .json(body)
-            .build(),
-    )
-    .await
-}
-
-pub async fn patch(state: &AppState, who: &User, path: &str, body: Value) -> Response {
-    send(
-        state,
-        TestRequest::patch(path)
-            .bearer(&who.token)
-            .json(body)
-            .build(),
-    )
-    .await
-}
-
-pub async fn delete(state: &AppState, who: &User, path: &str) -> Response {
-    send(state, TestRequest::delete(path).bearer(&who.token).build()).await
 }
 
 /// Creates an organization with `admin` as its admin; returns the 201 body.
@@ -125,37 +82,6 @@ pub async fn org_with(state: &AppState, admin: &User, members: &[(&User, &str)])
 
 pub fn member_path(org: &Value, user: &User) -> String {
     format!("{ORGS}/{}/members/{}", id_of(org), user.id)
-}
-
-/// Asserts an RFC 9457 problem response with `status`; returns its body.
-pub fn assert_problem(response: &Response, status: u16) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    for key in ["type", "title", "detail"] {
-        assert!(
-            body[key].as_str().is_some_and(|t| !t.is_empty()),
-            "{key}: {body}"
-        );
-    }
-    assert_eq!(body["status"], status, "{body}");
-    body
-}
-
-/// Asserts a 422 whose field-level `errors` include `field`.
-pub fn assert_field_error(response: &Response, field: &str) -> Value {
-    let body = assert_problem(response, 422);
-    let errors = body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors array: {body}"));
-    assert!(
-        errors.iter().any(|e| e["field"] == field),
-        "no error for {field}: {body}"
-    );
-    body
 }
 
 /// The object's keys, sorted.

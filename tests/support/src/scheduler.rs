@@ -1,5 +1,4 @@
 //! Fixtures for scheduler tests: rows written straight into a fresh database, then real passes.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use shared::AppState;
