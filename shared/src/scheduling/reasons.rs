@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::pass::{Candidate, Pass, Target};
 use super::{FastMap, Plan};
-use crate::resources::Resources;
+use crate::resources::{Resources, ResourcesDto};
 
 /// Why a deployment is still pending, as stored on it and shown by the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,25 +33,13 @@ pub enum ReasonCode {
     ExceedsCapacity,
 }
 
-/// The API's units for a shortfall: `{"cpu_cores": 1.5, "ram_gib": 4, "gpu_count": 2}`.
-#[derive(Serialize)]
-struct ShortfallDto {
-    cpu_cores: f64,
-    ram_gib: f64,
-    gpu_count: i64,
-}
-
+/// A shortfall in the API's units, as any request is: `{"cpu_cores": 1.5, "ram_gib": 4.0,
+/// "gpu_count": 2}`.
 fn serialize_shortfall<S: Serializer>(
     shortfall: &Option<Resources>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    shortfall
-        .map(|r| ShortfallDto {
-            cpu_cores: r.cpu_millis as f64 / 1000.0,
-            ram_gib: r.ram_mgib as f64 / 1000.0,
-            gpu_count: r.gpu,
-        })
-        .serialize(serializer)
+    shortfall.map(ResourcesDto::from).serialize(serializer)
 }
 
 pub(super) fn waiting_message(unfinished: usize) -> String {
