@@ -201,10 +201,6 @@ async fn run(
             .bind(org)
             .execute(pool)
             .await?;
-        sqlx::query("UPDATE clusters SET alloc_cpu_millis = 0, alloc_ram_mgib = 0, alloc_gpu = 0 WHERE organization_id = $1")
-            .bind(org)
-            .execute(pool)
-            .await?;
         let seeded = Instant::now();
         // The same queue every round: the rounds are repeated measurements.
         let mut rng = Rng::new(0xD1A1_0000);
@@ -462,8 +458,8 @@ async fn insert_pending(
     Ok(())
 }
 
-/// Completes `share` of the running deployments (a deterministic pseudo-random pick), freeing
-/// their capacity in the same statement, as POST /deployments/{id}/complete does.
+/// Completes `share` of the running deployments (a deterministic pseudo-random pick), as
+/// POST /deployments/{id}/complete does; the books trigger frees their capacity.
 async fn complete_some(pool: &PgPool, org: Uuid, share: f64, salt: usize) -> anyhow::Result<()> {
     sqlx::query(
         "WITH picked AS (
@@ -473,14 +469,7 @@ async fn complete_some(pool: &PgPool, org: Uuid, share: f64, salt: usize) -> any
          done AS (
              UPDATE deployments d SET status = 'succeeded', finished_at = now()
              FROM picked WHERE d.id = picked.id
-             RETURNING d.id, d.cluster_id, d.cpu_millis, d.ram_mgib, d.gpu),
-         totals AS (
-             SELECT cluster_id, sum(cpu_millis)::bigint AS cpu, sum(ram_mgib)::bigint AS ram, sum(gpu)::bigint AS gpu
-             FROM done GROUP BY cluster_id),
-         freed AS (
-             UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis - t.cpu,
-                    alloc_ram_mgib = c.alloc_ram_mgib - t.ram, alloc_gpu = c.alloc_gpu - t.gpu
-             FROM totals t WHERE c.id = t.cluster_id RETURNING c.id)
+             RETURNING d.id)
          INSERT INTO deployment_events (deployment_id, type, detail)
          SELECT id, 'succeeded', 'completed by the benchmark' FROM done",
     )

@@ -2,6 +2,7 @@
 //! `template.yaml` on one port, and the scheduler fed by the queue and a short timer — all
 //! calling the same handler code the Lambdas run.
 
+pub mod config;
 pub mod routes;
 pub mod scheduler_loop;
 pub mod server;

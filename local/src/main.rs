@@ -1,31 +1,20 @@
 //! `make dev`: the whole system on one port, in the foreground.
 
-use hypervisor_local::{scheduler_loop, server, Routes};
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use hypervisor_local::{config::LocalConfig, scheduler_loop, server, Routes};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
+    let local = LocalConfig::from_env()?;
     let state = shared::AppState::from_env().await?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         shared::MIGRATOR.run(&state.db).await?;
         println!("migrations applied");
         return Ok(());
     }
-    let template = std::env::var("TEMPLATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| "template.yaml".into());
-    let routes = Routes::from_template_file(&template)?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let addr: SocketAddr = format!("{host}:{port}").parse()?;
-    let sweep_seconds: u64 = std::env::var("SWEEP_INTERVAL_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let (addr, template) = (local.addr, &local.template);
+    let sweep_seconds = local.sweep_interval.as_secs();
+    let routes = Routes::from_template_file(template)?;
 
     shared::MIGRATOR.run(&state.db).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -45,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::spawn(scheduler_loop::sweep_every(
         state.clone(),
-        Duration::from_secs(sweep_seconds),
+        local.sweep_interval,
     ));
     tokio::select! {
         result = server::serve(listener, state, routes) => result,

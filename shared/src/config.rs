@@ -1,4 +1,6 @@
-//! Typed configuration, read once per cold start from the environment (12-factor).
+//! Typed configuration, read once per cold start from the environment (12-factor). Every
+//! environment variable the code reads is read here, and a malformed one is a start-up error
+//! that names it.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::env;
@@ -22,6 +24,65 @@ pub struct Config {
     /// Deployment queue; `None` leaves scheduling to the periodic sweep.
     pub queue_url: Option<String>,
     pub preemption_min_runtime_seconds: i64,
+    /// `DB_SSL_ROOT_CERT`: the CA bundle that makes IAM connections `verify-full`.
+    pub db_ssl_root_cert: Option<String>,
+    /// Set by the Lambda runtime (`AWS_LAMBDA_FUNCTION_NAME`): metrics go to stdout as EMF.
+    pub in_lambda: bool,
+}
+
+/// Reads one setting after another from `lookup`; an empty value counts as unset.
+pub struct Settings<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    pub fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.text(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A whole number in `min..=max`, or `default` when unset.
+    pub fn int(
+        &self,
+        name: &'static str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
+        match self.text(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    reason: if max == i64::MAX {
+                        format!("expected a whole number of at least {min}, got {v:?}")
+                    } else {
+                        format!("expected a whole number from {min} to {max}, got {v:?}")
+                    },
+                }),
+            },
+        }
+    }
+
+    /// `true`/`1` or `false`/`0`; `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(name).as_deref() {
+            None => Ok(default),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {other:?}"),
+            }),
+        }
+    }
+}
+
+/// Whether this process runs as a Lambda function; read before the config exists (logging).
+pub fn in_lambda_from_env() -> bool {
+    env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,23 +100,9 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests can supply their own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
-        let parsed = |name: &'static str, default: i64, min: i64| -> Result<i64, ConfigError> {
-            match lookup(name).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: format!("expected a whole number of at least {min}"),
-                    }),
-                },
-            }
-        };
+        let settings = Settings(lookup);
+        let required = |name| settings.required(name);
+        let parsed = |name, default, min| settings.int(name, default, min, i64::MAX);
         let jwt_secret = required("JWT_SECRET")?;
         if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(ConfigError::Invalid {
@@ -65,17 +112,29 @@ impl Config {
         }
         Ok(Config {
             database_url: SecretString::from(required("DATABASE_URL")?),
-            db_iam_auth: matches!(lookup("DB_IAM_AUTH").as_deref(), Some("true" | "1")),
-            db_max_connections: parsed("DB_MAX_CONNECTIONS", 2, 1)? as u32,
+            db_iam_auth: settings.flag("DB_IAM_AUTH", false)?,
+            db_max_connections: settings.int("DB_MAX_CONNECTIONS", 2, 1, 10_000)? as u32,
             jwt_secret: SecretString::from(jwt_secret),
-            jwt_issuer: lookup("JWT_ISSUER").unwrap_or_else(|| "hypervisor".into()),
-            jwt_audience: lookup("JWT_AUDIENCE").unwrap_or_else(|| "hypervisor-api".into()),
+            jwt_issuer: settings
+                .text("JWT_ISSUER")
+                .unwrap_or_else(|| "hypervisor".into()),
+            jwt_audience: settings
+                .text("JWT_AUDIENCE")
+                .unwrap_or_else(|| "hypervisor-api".into()),
             access_token_ttl_seconds: parsed("ACCESS_TOKEN_TTL_SECONDS", 900, 1)?,
             refresh_token_ttl_seconds: parsed("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, 1)?,
-            rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600, 1)? as u32,
-            auth_rate_limit_per_minute: parsed("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1)? as u32,
-            queue_url: lookup("QUEUE_URL").filter(|v| !v.is_empty()),
+            rate_limit_per_minute: settings.int("RATE_LIMIT_PER_MINUTE", 600, 1, u32::MAX.into())?
+                as u32,
+            auth_rate_limit_per_minute: settings.int(
+                "AUTH_RATE_LIMIT_PER_MINUTE",
+                10,
+                1,
+                u32::MAX.into(),
+            )? as u32,
+            queue_url: settings.text("QUEUE_URL"),
             preemption_min_runtime_seconds: parsed("PREEMPTION_MIN_RUNTIME_SECONDS", 0, 0)?,
+            db_ssl_root_cert: settings.text("DB_SSL_ROOT_CERT"),
+            in_lambda: settings.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })
     }
 

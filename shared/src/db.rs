@@ -36,7 +36,11 @@ pub async fn pool(config: &Config) -> anyhow::Result<(PgPool, Option<Arc<IamAuth
         return Ok((pool_with(config, options), None));
     }
     let sdk = crate::aws::config_loader().load().await;
-    let iam = Arc::new(IamAuth::new(sdk, options.clone())?);
+    let iam = Arc::new(IamAuth::new(
+        sdk,
+        options.clone(),
+        config.db_ssl_root_cert.as_deref(),
+    )?);
     let options = iam.options_with_token().await?;
     let pool = pool_with(config, options);
     Ok((pool, Some(iam)))
@@ -54,7 +58,11 @@ pub struct IamAuth {
 }
 
 impl IamAuth {
-    pub fn new(sdk: aws_config::SdkConfig, base: PgConnectOptions) -> anyhow::Result<Self> {
+    pub fn new(
+        sdk: aws_config::SdkConfig,
+        base: PgConnectOptions,
+        ssl_root_cert: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let region = sdk
             .region()
             .cloned()
@@ -66,11 +74,9 @@ impl IamAuth {
             .region(region)
             .build()
             .map_err(|e| anyhow::anyhow!("RDS auth token config: {e}"))?;
-        let base = match std::env::var("DB_SSL_ROOT_CERT") {
-            Ok(path) if !path.is_empty() => {
-                base.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path)
-            }
-            _ => base.ssl_mode(PgSslMode::Require),
+        let base = match ssl_root_cert {
+            Some(path) => base.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path),
+            None => base.ssl_mode(PgSslMode::Require),
         };
         Ok(IamAuth {
             sdk,
@@ -131,7 +137,7 @@ mod tests {
             "postgres://hypervisor@db.example.eu-west-1.rds.amazonaws.com:5432/app",
         )
         .unwrap();
-        let iam = IamAuth::new(sdk, base).unwrap();
+        let iam = IamAuth::new(sdk, base, None).unwrap();
         let token = iam.token().await.unwrap();
         assert!(
             token.starts_with("db.example.eu-west-1.rds.amazonaws.com:5432/?"),

@@ -196,6 +196,23 @@ mod tests {
     }
 
     #[test]
+    fn a_database_error_says_where_the_failing_call_is() {
+        fn failing_call() -> Result<(), ApiError> {
+            Err(sqlx::Error::RowNotFound)?;
+            Ok(())
+        }
+        let Err(ApiError::Unexpected(err)) = failing_call() else {
+            panic!("a database error is unexpected");
+        };
+        let logged = format!("{err:?}");
+        assert!(
+            logged.contains("database call at shared/src/error.rs:"),
+            "{logged}"
+        );
+        assert!(logged.contains("no rows returned"), "{logged}");
+    }
+
+    #[test]
     fn validation_errors_list_fields() {
         let problem = ApiError::validation("name", "must not be empty").to_problem();
         assert_eq!(problem.status, 422);

@@ -13,6 +13,7 @@ pub mod rbac;
 pub mod resources;
 pub mod scheduling;
 pub mod snapshot;
+pub mod status;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -75,6 +75,8 @@ pub async fn authorize(
     action: Action,
     what: &str,
 ) -> Result<Role, ApiError> {
+    // Every log line of the request from here on names the organization it acts in.
+    tracing::Span::current().record("organization_id", tracing::field::display(org));
     let role = role_in(db, user_id, org)
         .await?
         .ok_or_else(|| ApiError::not_found(what))?;

@@ -3,6 +3,7 @@
 
 use crate::resources::Resources;
 use crate::scheduling::{Cluster, DependencyState, Input, Pending, Running};
+use crate::status::DeploymentStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -96,14 +97,14 @@ pub async fn load_input(
     .collect();
 
     // Dependencies of pending deployments that have not succeeded yet (succeeded ones are done).
-    let mut open_deps: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
+    let mut open_deps: HashMap<Uuid, Vec<(Uuid, DeploymentStatus)>> = HashMap::new();
     for row in sqlx::query!(
-        "SELECT dd.deployment_id, dd.depends_on_id, dep.status
+        r#"SELECT dd.deployment_id, dd.depends_on_id, dep.status AS "status: DeploymentStatus"
          FROM deployment_dependencies dd
          JOIN deployments p ON p.id = dd.deployment_id
          JOIN deployments dep ON dep.id = dd.depends_on_id
          WHERE p.organization_id = $1 AND p.status = 'pending' AND dep.status <> 'succeeded'
-         ORDER BY dd.deployment_id, dd.depends_on_id",
+         ORDER BY dd.deployment_id, dd.depends_on_id"#,
         org
     )
     .fetch_all(&mut *conn)
@@ -151,8 +152,8 @@ pub async fn load_input(
     })
 }
 
-fn dependency_state(open: Vec<(Uuid, String)>) -> DependencyState {
-    if let Some((failed, _)) = open.iter().find(|(_, s)| s == "failed" || s == "cancelled") {
+fn dependency_state(open: Vec<(Uuid, DeploymentStatus)>) -> DependencyState {
+    if let Some((failed, _)) = open.iter().find(|(_, s)| s.is_unsuccessful_end()) {
         return DependencyState::Failed {
             dependency: *failed,
         };

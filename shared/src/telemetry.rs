@@ -4,7 +4,7 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let in_lambda = crate::config::in_lambda_from_env();
     let builder = fmt().with_env_filter(filter).with_target(false);
     let _ = if in_lambda {
         builder.json().flatten_event(true).without_time().try_init()

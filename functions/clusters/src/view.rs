@@ -55,18 +55,7 @@ impl From<ClusterRow> for Cluster {
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Cluster>> {
-    let row = sqlx::query_as!(
-        ClusterRow,
-        r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
-                  c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu, c.created_at,
-                  (SELECT count(*) FROM deployments d WHERE d.cluster_id = c.id AND d.status = 'running') AS "running_count!",
-                  (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!"
-           FROM clusters c WHERE c.id = $1"#,
-        id
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(Cluster::from))
+    Ok(by_ids(db, &[id]).await?.pop())
 }
 
 /// Clusters of every organization `user` belongs to, optionally of one organization only.
@@ -75,18 +64,32 @@ pub async fn list_visible(
     user: Uuid,
     organization: Option<Uuid>,
 ) -> sqlx::Result<Vec<Cluster>> {
+    let ids = sqlx::query_scalar!(
+        "SELECT c.id FROM clusters c
+         JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $1
+         WHERE ($2::uuid IS NULL OR c.organization_id = $2)",
+        user,
+        organization
+    )
+    .fetch_all(db)
+    .await?;
+    by_ids(db, &ids).await
+}
+
+/// The read model, stated once: these clusters as the API shows them, oldest first.
+async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Cluster>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query_as!(
         ClusterRow,
         r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
                   c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu, c.created_at,
                   (SELECT count(*) FROM deployments d WHERE d.cluster_id = c.id AND d.status = 'running') AS "running_count!",
                   (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!"
-           FROM clusters c
-           JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $1
-           WHERE ($2::uuid IS NULL OR c.organization_id = $2)
+           FROM clusters c WHERE c.id = ANY($1)
            ORDER BY c.created_at, c.id"#,
-        user,
-        organization
+        ids
     )
     .fetch_all(db)
     .await?;

@@ -10,6 +10,7 @@ use shared::http::extract::{DeploymentId, Json};
 use shared::http::{json, Response};
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::Action;
+use shared::status::DeploymentStatus;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
@@ -59,7 +60,14 @@ pub async fn cancel(
     .await?
     .is_some();
     if !cancelled_pending {
-        finish_running(&state, id, "cancelled", reason, "cancelled while running").await?;
+        finish_running(
+            &state,
+            id,
+            DeploymentStatus::Cancelled,
+            reason,
+            "cancelled while running",
+        )
+        .await?;
     }
     respond_and_nudge(&state, deployment.organization_id, id, "cancelled").await
 }
@@ -97,7 +105,7 @@ pub async fn complete(
         .collect();
     let (status, reason, detail) = match body.outcome {
         Outcome::Succeeded => (
-            "succeeded",
+            DeploymentStatus::Succeeded,
             None,
             if message.is_empty() {
                 "succeeded".to_string()
@@ -112,7 +120,7 @@ pub async fn complete(
                 message
             };
             (
-                "failed",
+                DeploymentStatus::Failed,
                 Some(json_value!({"code": "failed", "message": text})),
                 text,
             )
@@ -126,7 +134,7 @@ pub async fn complete(
         &detail,
     )
     .await?;
-    respond_and_nudge(&state, deployment.organization_id, id, status).await
+    respond_and_nudge(&state, deployment.organization_id, id, status.as_str()).await
 }
 
 /// Moves a running deployment to a final status and frees its capacity, in one statement.
@@ -134,7 +142,7 @@ pub async fn complete(
 async fn finish_running(
     state: &AppState,
     id: Uuid,
-    status: &str,
+    status: DeploymentStatus,
     reason: serde_json::Value,
     detail: &str,
 ) -> Result<(), ApiError> {
@@ -157,17 +165,12 @@ async fn finish_running(
             r#"WITH done AS (
                    UPDATE deployments SET status = $3, finished_at = now(), reason = $4
                    WHERE id = $1 AND status = 'running' AND cluster_id = $2
-                   RETURNING id, cluster_id, cpu_millis, ram_mgib, gpu),
-               freed AS (
-                   UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis - done.cpu_millis,
-                                         alloc_ram_mgib = c.alloc_ram_mgib - done.ram_mgib,
-                                         alloc_gpu = c.alloc_gpu - done.gpu
-                   FROM done WHERE c.id = done.cluster_id RETURNING c.id)
+                   RETURNING id)
                INSERT INTO deployment_events (deployment_id, type, detail)
-               SELECT done.id, $3, $5 FROM done, freed RETURNING deployment_id"#,
+               SELECT done.id, $3, $5 FROM done RETURNING deployment_id"#,
             id,
             cluster,
-            status,
+            status as DeploymentStatus,
             reason,
             detail
         )
@@ -183,9 +186,12 @@ async fn finish_running(
 }
 
 async fn not_running(state: &AppState, id: Uuid) -> ApiError {
-    match sqlx::query_scalar!("SELECT status FROM deployments WHERE id = $1", id)
-        .fetch_optional(&state.db)
-        .await
+    match sqlx::query_scalar!(
+        r#"SELECT status AS "status: DeploymentStatus" FROM deployments WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await
     {
         Ok(Some(status)) => ApiError::Conflict(format!("the deployment is {status}, not running")),
         Ok(None) => ApiError::not_found("deployment"),

@@ -9,6 +9,7 @@ use shared::auth::RateLimitedCaller;
 use shared::http::extract::{DeploymentId, Query};
 use shared::http::{json, Response};
 use shared::rbac::{authorize, Action};
+use shared::status::DeploymentStatus;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
@@ -16,7 +17,6 @@ use crate::view::{self, Deployment, ListFilter};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
-const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -80,14 +80,13 @@ pub async fn list(
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    if let Some(s) = &q.status {
-        if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::validation(
-                "status",
-                format!("must be one of {}", STATUSES.join(", ")),
-            ));
-        }
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(DeploymentStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = DeploymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation("status", format!("must be one of {}", names.join(", ")))
+        })?),
+    };
     let before = match &q.cursor {
         Some(c) => Some(
             decode_cursor(c)
@@ -101,7 +100,7 @@ pub async fn list(
     let filter = ListFilter {
         organization_id: q.organization_id,
         cluster_id: q.cluster_id,
-        status: q.status,
+        status,
         before,
         limit: limit + 1,
     };

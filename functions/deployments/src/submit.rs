@@ -16,6 +16,7 @@ use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::{authorize, Action};
 use shared::resources::{Resources, ResourcesDto};
 use shared::scheduling::{self, DependencyState, Pending};
+use shared::status::DeploymentStatus;
 use shared::validate::Errors;
 use shared::{snapshot, ApiError, AppState};
 use uuid::Uuid;
@@ -483,22 +484,19 @@ pub async fn dry_run(
 
 async fn dependency_state_of(state: &AppState, deps: &[Uuid]) -> Result<DependencyState, ApiError> {
     let rows = sqlx::query!(
-        "SELECT id, status FROM deployments WHERE id = ANY($1) ORDER BY id",
+        r#"SELECT id, status AS "status: DeploymentStatus" FROM deployments WHERE id = ANY($1) ORDER BY id"#,
         deps
     )
     .fetch_all(&state.db)
     .await?;
-    if let Some(failed) = rows
-        .iter()
-        .find(|r| r.status == "failed" || r.status == "cancelled")
-    {
+    if let Some(failed) = rows.iter().find(|r| r.status.is_unsuccessful_end()) {
         return Ok(DependencyState::Failed {
             dependency: failed.id,
         });
     }
     let unfinished: Vec<Uuid> = rows
         .iter()
-        .filter(|r| r.status != "succeeded")
+        .filter(|r| r.status != DeploymentStatus::Succeeded)
         .map(|r| r.id)
         .collect();
     Ok(if unfinished.is_empty() {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::resources::{Resources, ResourcesDto};
+use shared::status::DeploymentStatus;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -18,8 +19,7 @@ pub struct Deployment {
     pub image: String,
     pub resources: ResourcesDto,
     pub priority: i32,
-    /// pending, running, succeeded, failed or cancelled.
-    pub status: String,
+    pub status: DeploymentStatus,
     /// Why it is not running: `{code, message, shortfall?}`; null while running. Waiting:
     /// `queued` (not yet looked at), `insufficient_resources`, `waiting_for_dependencies`,
     /// `preempted`, `exceeds_capacity` (no cluster is that large). Ended: `dependency_failed`,
@@ -48,7 +48,7 @@ pub struct DeploymentRow {
     pub ram_mgib: i64,
     pub gpu: i64,
     pub priority: i32,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub reason: Option<serde_json::Value>,
     pub queue_position: Option<i64>,
     pub depends_on: Vec<Uuid>,
@@ -86,30 +86,13 @@ impl From<DeploymentRow> for Deployment {
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Deployment>> {
-    let row = sqlx::query_as!(
-        DeploymentRow,
-        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
-                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status, d.reason,
-                  CASE WHEN d.status = 'pending' THEN
-                    (SELECT count(*) + 1 FROM deployments q
-                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
-                       AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
-                  END AS queue_position,
-                  ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
-                        ORDER BY depends_on_id) AS "depends_on!",
-                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
-           FROM deployments d WHERE d.id = $1"#,
-        id
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(Deployment::from))
+    Ok(by_ids(db, &[id]).await?.pop())
 }
 
 pub struct ListFilter {
     pub organization_id: Option<Uuid>,
     pub cluster_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<DeploymentStatus>,
     /// Keyset cursor: rows strictly older than this (created_at, id).
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -124,19 +107,8 @@ pub async fn list_visible(
     let (before_at, before_id) = f
         .before
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
-    let rows = sqlx::query_as!(
-        DeploymentRow,
-        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
-                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status, d.reason,
-                  CASE WHEN d.status = 'pending' THEN
-                    (SELECT count(*) + 1 FROM deployments q
-                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
-                       AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
-                  END AS queue_position,
-                  ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
-                        ORDER BY depends_on_id) AS "depends_on!",
-                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
-           FROM deployments d
+    let ids = sqlx::query_scalar!(
+        r#"SELECT d.id FROM deployments d
            JOIN memberships m ON m.organization_id = d.organization_id AND m.user_id = $1
            WHERE ($2::uuid IS NULL OR d.organization_id = $2)
              AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
@@ -147,10 +119,36 @@ pub async fn list_visible(
         user,
         f.organization_id,
         f.cluster_id,
-        f.status,
+        f.status as Option<DeploymentStatus>,
         before_at,
         before_id,
         f.limit
+    )
+    .fetch_all(db)
+    .await?;
+    by_ids(db, &ids).await
+}
+
+/// The read model, stated once: these deployments as the API shows them, newest first.
+async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query_as!(
+        DeploymentRow,
+        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
+                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status AS "status: DeploymentStatus", d.reason,
+                  CASE WHEN d.status = 'pending' THEN
+                    (SELECT count(*) + 1 FROM deployments q
+                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
+                       AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
+                  END AS queue_position,
+                  ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
+                        ORDER BY depends_on_id) AS "depends_on!",
+                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
+           FROM deployments d WHERE d.id = ANY($1)
+           ORDER BY d.created_at DESC, d.id DESC"#,
+        ids
     )
     .fetch_all(db)
     .await?;

@@ -66,7 +66,7 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
         still_pending: plan.waiting.len(),
         duration_ms: timer.elapsed().as_secs_f64() * 1000.0,
     };
-    emit_metrics(org, &summary);
+    emit_metrics(state.config.in_lambda, org, &summary);
     Ok(summary)
 }
 
@@ -83,7 +83,8 @@ pub async fn apply(
     record_reasons(tx, plan, stored_reasons).await
 }
 
-/// Running deployments past `max_runtime_seconds` become `failed` and free their capacity.
+/// Running deployments past `max_runtime_seconds` become `failed` (the books trigger frees
+/// their capacity).
 async fn expire_overdue(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"WITH expired AS (
@@ -92,14 +93,7 @@ async fn expire_overdue(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx:
                                'message', 'ran longer than its max_runtime_seconds (' || max_runtime_seconds || ')')
                WHERE organization_id = $1 AND status = 'running' AND max_runtime_seconds IS NOT NULL
                  AND started_at + make_interval(secs => max_runtime_seconds) <= now()
-               RETURNING id, cluster_id, cpu_millis, ram_mgib, gpu, max_runtime_seconds),
-           totals AS (
-               SELECT cluster_id, sum(cpu_millis)::bigint AS cpu, sum(ram_mgib)::bigint AS ram, sum(gpu)::bigint AS gpu
-               FROM expired GROUP BY cluster_id),
-           freed AS (
-               UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis - t.cpu,
-                                     alloc_ram_mgib = c.alloc_ram_mgib - t.ram, alloc_gpu = c.alloc_gpu - t.gpu
-               FROM totals t WHERE c.id = t.cluster_id RETURNING c.id),
+               RETURNING id, max_runtime_seconds),
            events AS (
                INSERT INTO deployment_events (deployment_id, type, detail)
                SELECT id, 'failed', 'stopped: exceeded max_runtime_seconds (' || max_runtime_seconds || ')' FROM expired
@@ -158,14 +152,7 @@ async fn preempt(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error
                       reason = jsonb_build_object('code', 'preempted', 'message', 'preempted by ' || v.preemptor,
                                                   'preempted_by', v.preemptor)
                FROM v WHERE d.id = v.id AND d.status = 'running'
-               RETURNING d.id, d.cluster_id, d.cpu_millis, d.ram_mgib, d.gpu, v.preemptor),
-           totals AS (
-               SELECT cluster_id, sum(cpu_millis)::bigint AS cpu, sum(ram_mgib)::bigint AS ram, sum(gpu)::bigint AS gpu
-               FROM victims GROUP BY cluster_id),
-           freed AS (
-               UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis - t.cpu,
-                                     alloc_ram_mgib = c.alloc_ram_mgib - t.ram, alloc_gpu = c.alloc_gpu - t.gpu
-               FROM totals t WHERE c.id = t.cluster_id RETURNING c.id)
+               RETURNING d.id, d.cluster_id, v.preemptor)
            INSERT INTO deployment_events (deployment_id, type, detail, related_deployment_id)
            SELECT id, kind, detail, preemptor FROM victims,
                   LATERAL (VALUES (1, 'preempted', 'preempted by ' || preemptor || ' on cluster ' || cluster_id),
@@ -190,14 +177,7 @@ async fn start(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> 
            started AS (
                UPDATE deployments d SET status = 'running', cluster_id = s.cluster_id, started_at = now(), reason = NULL
                FROM s WHERE d.id = s.id AND d.status = 'pending'
-               RETURNING d.id, d.cluster_id, d.cpu_millis, d.ram_mgib, d.gpu),
-           totals AS (
-               SELECT cluster_id, sum(cpu_millis)::bigint AS cpu, sum(ram_mgib)::bigint AS ram, sum(gpu)::bigint AS gpu
-               FROM started GROUP BY cluster_id),
-           taken AS (
-               UPDATE clusters c SET alloc_cpu_millis = c.alloc_cpu_millis + t.cpu,
-                                     alloc_ram_mgib = c.alloc_ram_mgib + t.ram, alloc_gpu = c.alloc_gpu + t.gpu
-               FROM totals t WHERE c.id = t.cluster_id RETURNING c.id)
+               RETURNING d.id, d.cluster_id)
            INSERT INTO deployment_events (deployment_id, type, detail)
            SELECT id, 'started', 'started on cluster ' || cluster_id FROM started"#,
         &ids,
@@ -252,7 +232,7 @@ pub fn changed_reasons(
 }
 
 /// One line per pass in CloudWatch Embedded Metric Format: CloudWatch turns it into metrics.
-fn emit_metrics(org: Uuid, s: &PassSummary) {
+fn emit_metrics(in_lambda: bool, org: Uuid, s: &PassSummary) {
     let line = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),
@@ -275,7 +255,7 @@ fn emit_metrics(org: Uuid, s: &PassSummary) {
         "Expired": s.expired,
         "DependencyFailed": s.dependency_failed,
     });
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+    if in_lambda {
         println!("{line}");
     } else {
         tracing::debug!(metrics = %line, "scheduling pass");
