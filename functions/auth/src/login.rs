@@ -53,6 +53,7 @@ pub async fn login(
     let user_id = user_id
         .filter(|_| valid)
         .ok_or_else(|| ApiError::Unauthorized("invalid username or password".into()))?;
-    let pair = issue_session(&state, user_id, None).await?;
+    let mut conn = state.db.acquire().await?;
+    let pair = issue_session(&mut conn, &state.config, user_id, None).await?;
     Ok(json(StatusCode::OK, &pair))
 }

@@ -5,9 +5,11 @@ use chrono::{Duration, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::auth::{jwt, token};
+use shared::config::Config;
 use shared::http::extract::Json;
 use shared::http::{json, no_content, Response};
 use shared::{ApiError, AppState};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,12 +29,13 @@ pub struct RefreshRequest {
 
 /// Issues an access token and a new refresh token, in `family` (a rotation) or a new one (a login).
 pub async fn issue_session(
-    state: &AppState,
+    conn: &mut PgConnection,
+    config: &Config,
     user_id: Uuid,
     family: Option<Uuid>,
 ) -> Result<TokenPair, ApiError> {
     let refresh_token = token::random_token();
-    let expires_at = Utc::now() + Duration::seconds(state.config.refresh_token_ttl_seconds);
+    let expires_at = Utc::now() + Duration::seconds(config.refresh_token_ttl_seconds);
     sqlx::query!(
         "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
         Uuid::now_v7(),
@@ -41,18 +44,40 @@ pub async fn issue_session(
         token::hash_token(&refresh_token),
         expires_at
     )
-    .execute(&state.db)
+    .execute(conn)
     .await?;
     Ok(TokenPair {
-        access_token: jwt::issue_access_token(&state.config, user_id)?,
+        access_token: jwt::issue_access_token(config, user_id)?,
         token_type: "bearer",
-        expires_in: state.config.access_token_ttl_seconds,
+        expires_in: config.access_token_ttl_seconds,
         refresh_token,
     })
 }
 
 fn invalid() -> ApiError {
     ApiError::Unauthorized("invalid or expired refresh token".into())
+}
+
+/// Takes the family's lock for the rest of the transaction. Rotating a token and revoking its
+/// family both hold it, so a revocation either sees the rotated token (and revokes it) or
+/// comes first (and the rotation finds its token revoked): never a live token after a reuse.
+async fn lock_family(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<Uuid>, ApiError> {
+    let Some(family) = sqlx::query_scalar!(
+        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+        token_hash
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('refresh_family:' || $1::uuid, 0))",
+        family
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(family))
 }
 
 /// Exchange a refresh token for a new pair. The old token stops working; presenting it again
@@ -65,30 +90,37 @@ pub async fn refresh(
     Json(body): Json<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let hash = token::hash_token(&body.refresh_token);
-    // The guard on used_at makes rotation race-free: of two concurrent refreshes, one wins.
-    let rotated = sqlx::query!(
-        "UPDATE refresh_tokens SET used_at = now()
-         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-         RETURNING user_id, family_id",
+    let mut tx = state.db.begin().await?;
+    let Some(family) = lock_family(&mut tx, &hash).await? else {
+        return Err(invalid());
+    };
+    // Under the family's lock, read afresh: of two concurrent refreshes, one wins.
+    let token = sqlx::query!(
+        r#"SELECT user_id, used_at IS NOT NULL AS "used!",
+                  (revoked_at IS NULL AND expires_at > now()) AS "usable!"
+           FROM refresh_tokens WHERE token_hash = $1"#,
         hash
     )
-    .fetch_optional(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
-    if let Some(row) = rotated {
-        let pair = issue_session(&state, row.user_id, Some(row.family_id)).await?;
-        return Ok(json(StatusCode::OK, &pair));
-    }
-    let reused = sqlx::query_scalar!(
-        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
-        hash
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    if let Some(family) = reused {
+    if token.used {
         tracing::warn!(%family, "refresh token reused; revoking its family");
-        revoke_family(&state, family).await?;
+        revoke_family(&mut tx, family).await?;
+        tx.commit().await?;
+        return Err(invalid());
     }
-    Err(invalid())
+    if !token.usable {
+        return Err(invalid());
+    }
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1",
+        hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    let pair = issue_session(&mut tx, &state.config, token.user_id, Some(family)).await?;
+    tx.commit().await?;
+    Ok(json(StatusCode::OK, &pair))
 }
 
 /// End the session: the refresh token (and every token rotated from the same login) stops working.
@@ -99,28 +131,33 @@ pub async fn logout(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = sqlx::query!(
-        r#"SELECT family_id, (used_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS "live!"
+    let hash = token::hash_token(&body.refresh_token);
+    let mut tx = state.db.begin().await?;
+    let Some(family) = lock_family(&mut tx, &hash).await? else {
+        return Err(invalid());
+    };
+    let live = sqlx::query_scalar!(
+        r#"SELECT (used_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS "live!"
            FROM refresh_tokens WHERE token_hash = $1"#,
-        token::hash_token(&body.refresh_token)
+        hash
     )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or_else(invalid)?;
+    .fetch_one(&mut *tx)
+    .await?;
     // A rotated or expired token presented here still ends its family, but is reported invalid.
-    revoke_family(&state, token.family_id).await?;
-    if !token.live {
+    revoke_family(&mut tx, family).await?;
+    tx.commit().await?;
+    if !live {
         return Err(invalid());
     }
     Ok(no_content())
 }
 
-async fn revoke_family(state: &AppState, family: Uuid) -> Result<(), ApiError> {
+async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<(), ApiError> {
     sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
         family
     )
-    .execute(&state.db)
+    .execute(conn)
     .await?;
     Ok(())
 }

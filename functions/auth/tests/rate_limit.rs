@@ -57,3 +57,42 @@ async fn authenticated_routes_are_rate_limited_per_user(db: PgPool) {
     let response = me(&state, access_token(&bob)).await;
     assert_eq!(response.status(), 200, "{}", body_json(&response));
 }
+
+/// Two instances (their own pools, as two Lambdas) on one database take from one bucket.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_limit_holds_across_instances(db: PgPool) {
+    let limited = |c: &mut shared::config::Config| c.rate_limit_per_minute = 4;
+    let first = AppState::new(db.clone(), config_with(limited), None);
+    let other_pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_with(db.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let second = AppState::new(other_pool, config_with(limited), None);
+    register(&first, "ada").await;
+    let ada = login(&first, "ada").await;
+    for state in [&first, &second, &first, &second] {
+        assert_eq!(me(state, access_token(&ada)).await.status(), 200);
+    }
+    assert_rate_limited(&me(&first, access_token(&ada)).await, 4);
+    assert_rate_limited(&me(&second, access_token(&ada)).await, 4);
+}
+
+/// Registrations are limited per client address, whatever the usernames.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_fourth_registration_from_one_client_is_rate_limited(db: PgPool) {
+    let state = AppState::new(db, config_with(|c| c.auth_rate_limit_per_minute = 3), None);
+    for name in ["ada", "bob", "carol"] {
+        register(&state, name).await;
+    }
+    let response = common::try_register(
+        &state,
+        serde_json::json!({"username": "dan", "email": "dan@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_rate_limited(&response, 3);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&state.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 3, "a refused registration created nobody");
+}

@@ -137,3 +137,66 @@ async fn expired_refresh_tokens_are_401(db: PgPool) {
     assert_problem(&refresh(&state, refresh_token(&tokens)).await, 401);
     assert_problem(&logout(&state, refresh_token(&tokens)).await, 401);
 }
+
+/// Puts a login's family in the database directly (no argon2 per round): `used` already
+/// rotated into `newest`. Returns (used, newest).
+async fn family_of_two(db: &PgPool, user: uuid::Uuid) -> (String, String) {
+    let family = uuid::Uuid::now_v7();
+    let tokens = (
+        shared::auth::token::random_token(),
+        shared::auth::token::random_token(),
+    );
+    for (token, used) in [(&tokens.0, true), (&tokens.1, false)] {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, now() + interval '1 day', CASE WHEN $5 THEN now() END)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(user)
+        .bind(family)
+        .bind(shared::auth::token::hash_token(token))
+        .bind(used)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+    tokens
+}
+
+/// Rotating the newest token races a reuse of the old one, for real (a thread, a runtime and a
+/// pool each, released by a barrier), round after round: whatever the interleaving, once the
+/// reuse is seen no token of the family works, including one the rotation just issued.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_reuse_racing_a_rotation_leaves_no_live_token_in_the_family(db: PgPool) {
+    let state = test_state(db.clone());
+    let user = register(&state, "ada").await;
+    let user = uuid::Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
+    for _ in 0..60 {
+        let (used, newest) = family_of_two(&db, user).await;
+        let tokens = [newest.clone(), used];
+        let results = test_support::race::race(&db, 2, move |i, state| {
+            let token = tokens[i].clone();
+            async move {
+                let response = refresh(&state, &token).await;
+                (response.status().as_u16(), body_json(&response))
+            }
+        })
+        .await;
+        assert_eq!(results[1].0, 401, "the reuse is refused: {:?}", results[1]);
+        if results[0].0 == 200 {
+            let issued = results[0].1["refresh_token"].as_str().unwrap();
+            assert_problem(&refresh(&state, issued).await, 401);
+        } else {
+            assert_eq!(results[0].0, 401, "{:?}", results[0]);
+        }
+        assert_problem(&refresh(&state, &newest).await, 401);
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND used_at IS NULL",
+        )
+        .bind(user)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!(live, 0, "a token of a reused family is still live");
+    }
+}

@@ -11,7 +11,7 @@ use shared::http::{json, Response};
 use shared::queue::{nudge, ScheduleRequest};
 use shared::rbac::Action;
 use shared::status::DeploymentStatus;
-use shared::{ApiError, AppState};
+use shared::{snapshot, ApiError, AppState};
 use uuid::Uuid;
 
 use crate::read::visible;
@@ -47,6 +47,10 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     let deployment = visible(&state, caller.id, id, Action::Deploy).await?;
     let reason = json_value!({"code": "cancelled", "message": "cancelled by a user"});
+    let mut tx = state.db.begin().await?;
+    // A pass holds these locks from its snapshot to its commit, so it never evicts anyone for a
+    // preemptor that this cancel ends meanwhile: the cancel waits, or the pass sees it cancelled.
+    snapshot::load_clusters(&mut tx, deployment.organization_id, true).await?;
     let cancelled_pending = sqlx::query!(
         r#"WITH done AS (
                UPDATE deployments SET status = 'cancelled', finished_at = now(), reason = $2
@@ -56,9 +60,10 @@ pub async fn cancel(
         id,
         reason
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?
     .is_some();
+    tx.commit().await?;
     if !cancelled_pending {
         finish_running(
             &state,

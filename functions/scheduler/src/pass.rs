@@ -1,7 +1,8 @@
 //! One scheduling pass over one organization, in one transaction: lock its clusters (in id
 //! order), stop overdue deployments, load state, run the pure algorithm, apply the plan.
-//! Every statement that changes a status changes the cluster books in the same statement,
-//! and the CHECK constraints on clusters refuse any over-allocation even if the plan were wrong.
+//! The books trigger changes the cluster books in every statement that changes a status, and
+//! the CHECK constraints on clusters refuse any over-allocation even if the plan were wrong:
+//! then the whole pass rolls back, and nothing of the plan stands.
 
 use serde::Serialize;
 use shared::scheduling::{self, Plan};
@@ -35,11 +36,28 @@ pub async fn run_pass(state: &AppState, org: Uuid) -> anyhow::Result<PassSummary
     }
 }
 
-fn is_transient(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+/// Why a pass applied nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A planned start found its deployment no longer pending. Its preemptions must not stand
+    /// without it, so the pass rolls back; the next attempt plans from a fresh snapshot.
+    #[error("{planned} starts were planned but only {started} deployments were still pending")]
+    StaleStarts { planned: usize, started: u64 },
 }
 
-async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Error> {
+fn is_transient(err: &PassError) -> bool {
+    match err {
+        PassError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        PassError::Database(_) => false,
+        PassError::StaleStarts { .. } => true,
+    }
+}
+
+async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, PassError> {
     let timer = Instant::now();
     let mut tx = state.db.begin().await?;
     let clusters = snapshot::load_clusters(&mut tx, org, true).await?;
@@ -71,16 +89,23 @@ async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, sqlx::Erro
 }
 
 /// Applies `plan`; `stored_reasons` (deployment id → reason JSON as stored) lets it skip
-/// reasons that have not changed.
+/// reasons that have not changed. An error leaves the transaction to be rolled back.
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
     plan: &Plan,
     stored_reasons: &HashMap<Uuid, String>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), PassError> {
     fail_for_dependencies(tx, plan).await?;
     preempt(tx, plan).await?;
-    start(tx, plan).await?;
-    record_reasons(tx, plan, stored_reasons).await
+    let started = start(tx, plan).await?;
+    // Every start the plan made room for must happen, or none of the plan may stand.
+    if started != plan.starts.len() as u64 {
+        return Err(PassError::StaleStarts {
+            planned: plan.starts.len(),
+            started,
+        });
+    }
+    Ok(record_reasons(tx, plan, stored_reasons).await?)
 }
 
 /// Running deployments past `max_runtime_seconds` become `failed` (the books trigger frees
@@ -166,13 +191,14 @@ async fn preempt(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error
     Ok(())
 }
 
-async fn start(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> {
+/// Starts the planned deployments that are still pending; returns how many started.
+async fn start(conn: &mut PgConnection, plan: &Plan) -> Result<u64, sqlx::Error> {
     if plan.starts.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let ids: Vec<Uuid> = plan.starts.iter().map(|s| s.deployment_id).collect();
     let clusters: Vec<Uuid> = plan.starts.iter().map(|s| s.cluster_id).collect();
-    sqlx::query!(
+    let result = sqlx::query!(
         r#"WITH s AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) AS s(id, cluster_id)),
            started AS (
                UPDATE deployments d SET status = 'running', cluster_id = s.cluster_id, started_at = now(), reason = NULL
@@ -185,7 +211,7 @@ async fn start(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> 
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(result.rows_affected())
 }
 
 /// Stores why each waiting deployment waits; the SQL compares again, so a reason that differs

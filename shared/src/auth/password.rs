@@ -1,11 +1,14 @@
-//! argon2id password hashing, run on the blocking pool: it is CPU-bound by design.
+//! argon2id password hashing, run on the blocking pool: it is CPU-bound by design, and each
+//! hash takes 19 MiB, so at most one per core runs at a time and the rest wait their turn.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use tokio::sync::Semaphore;
 
 /// OWASP's argon2id baseline: 19 MiB of memory, 2 passes, 1 lane. About 20-40 ms on one
 /// Lambda vCPU: slow for an attacker's GPU, bearable for a login.
@@ -14,8 +17,41 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// One hashing slot per core. Unbounded, a login storm starts a blocking thread per request,
+/// and the allocator keeps each thread's 19 MiB: measured 1.2 GB resident after ten seconds of
+/// eight concurrent logins (BENCHMARKS.md). Bounded, memory stays a few slots' worth and the
+/// other requests keep their CPU.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
+/// How many hashes run right now, and the most that ever ran at once (for tests and metrics).
+static HASHING: AtomicUsize = AtomicUsize::new(0);
+static HASHING_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+pub fn hashing_peak() -> usize {
+    HASHING_PEAK.load(Ordering::Relaxed)
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn on_hashing_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let _slot = hashing_slots().acquire().await?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let now = HASHING.fetch_add(1, Ordering::Relaxed) + 1;
+        HASHING_PEAK.fetch_max(now, Ordering::Relaxed);
+        let result = work();
+        HASHING.fetch_sub(1, Ordering::Relaxed);
+        result
+    })
+    .await?)
+}
+
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_slot(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
             .hash_password(password.expose_secret().as_bytes(), &salt)
@@ -31,7 +67,7 @@ pub async fn verify_password(
     stored: Option<String>,
     password: SecretString,
 ) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_slot(move || {
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
         let parsed =
             PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("bad stored hash: {e}"))?;
@@ -57,6 +93,22 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_storm_of_hashes_runs_at_most_one_per_core_at_a_time() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let storm: Vec<_> = (0..cores * 4)
+            .map(|i| tokio::spawn(hash_password(format!("password-{i}").into())))
+            .collect();
+        for hash in storm {
+            assert!(hash.await.unwrap().unwrap().starts_with("$argon2id$"));
+        }
+        let peak = hashing_peak();
+        assert!(
+            peak >= 1 && peak <= cores,
+            "{peak} hashes ran at once on {cores} cores"
+        );
+    }
 
     #[tokio::test]
     async fn right_password_verifies_and_wrong_one_does_not() {

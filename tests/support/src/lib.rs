@@ -7,4 +7,5 @@ pub mod auth;
 pub mod clusters_and_deployments;
 pub mod organizations;
 pub mod problem;
+pub mod race;
 pub mod scheduler;
