@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Carries the methods the path does allow, for the `Allow` header (empty: the router sets it).
     #[error("{}", method_not_allowed_detail(.0))]
     MethodNotAllowed(Vec<String>),
+    /// A dependency (the database) cannot be reached right now: retrying later may work.
+    #[error("the service is briefly unavailable; retry in a few seconds")]
+    Unavailable(#[source] anyhow::Error),
     #[error("too many requests")]
     RateLimited {
         limit: u32,
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Unexpected(_) => "internal-error",
         }
     }
@@ -136,8 +141,10 @@ fn method_not_allowed_detail(allowed: &[String]) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Unexpected(err) = &self {
-            tracing::error!(error = ?err, "unexpected error");
+        match &self {
+            ApiError::Unexpected(err) => tracing::error!(error = ?err, "unexpected error"),
+            ApiError::Unavailable(err) => tracing::warn!(error = ?err, "database unavailable"),
+            _ => {}
         }
         let problem = self.to_problem();
         let mut builder = http::Response::builder()
@@ -159,6 +166,9 @@ impl IntoResponse for ApiError {
                 .header("RateLimit-Remaining", "0")
                 .header("RateLimit-Reset", retry_after_seconds.to_string());
         }
+        if let ApiError::Unavailable(_) = &self {
+            builder = builder.header(http::header::RETRY_AFTER, "2");
+        }
         let body = serde_json::to_vec(&problem).expect("a problem always serializes");
         builder
             .body(axum::body::Body::from(body))
@@ -172,7 +182,30 @@ impl From<sqlx::Error> for ApiError {
     #[track_caller]
     fn from(err: sqlx::Error) -> Self {
         let at = std::panic::Location::caller();
-        ApiError::Unexpected(anyhow::Error::new(err).context(format!("database call at {at}")))
+        let unavailable = is_unavailable(&err);
+        let err = anyhow::Error::new(err).context(format!("database call at {at}"));
+        if unavailable {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Unexpected(err)
+        }
+    }
+}
+
+/// The database is down, restarting or unreachable (not: the statement was wrong).
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08: connection exception; 57P01-57P03: shutting down, crashed,
+        // cannot connect now (starting up).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
@@ -210,6 +243,17 @@ mod tests {
             "{logged}"
         );
         assert!(logged.contains("no rows returned"), "{logged}");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        fn failing_call() -> Result<(), ApiError> {
+            Err(sqlx::Error::PoolTimedOut)?;
+            Ok(())
+        }
+        let response = failing_call().unwrap_err().into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "2");
     }
 
     #[test]

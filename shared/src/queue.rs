@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -66,12 +67,65 @@ impl Queue {
     }
 }
 
-/// Sends a nudge if a queue is configured. Failure is logged, not returned: the sweep is the
-/// safety net, and the caller's change is already committed.
+/// How long a nudge may take. A healthy SQS answers in a few milliseconds; an unreachable one
+/// would otherwise hold the request for the SDK's connect timeouts and retries (2.6 s measured
+/// with LocalStack stopped), when all a lost nudge costs is waiting for the sweep.
+pub const NUDGE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Sends a nudge if a queue is configured, giving up after [`NUDGE_TIMEOUT`]. Failure is
+/// logged, not returned: the sweep is the safety net, and the caller's change is committed.
 pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     let Some(queue) = queue else { return };
-    if let Err(err) = queue.send(&request).await {
+    let outcome = match tokio::time::timeout(NUDGE_TIMEOUT, queue.send(&request)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(anyhow::anyhow!("no answer within {NUDGE_TIMEOUT:?}")),
+    };
+    if let Err(err) = outcome {
         tracing::warn!(error = %err, organization_id = %request.organization_id,
             trigger = %request.trigger, "could not enqueue a scheduling request; the sweep will pick it up");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SQS endpoint that accepts connections and never answers: the nudge must give up
+    /// after its bound instead of holding the request.
+    #[tokio::test]
+    async fn a_nudge_to_a_queue_that_never_answers_gives_up_after_its_bound() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", silent.local_addr().unwrap());
+        let _hold = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = silent.accept().await {
+                open.push(stream); // read nothing, answer nothing
+            }
+        });
+        let sdk = crate::aws::config_loader()
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), format!("{endpoint}/q"));
+        let request = ScheduleRequest {
+            organization_id: Uuid::now_v7(),
+            deployment_id: None,
+            trigger: "test".into(),
+        };
+        let started = std::time::Instant::now();
+        nudge(Some(&queue), request.clone()).await;
+        let waited = started.elapsed();
+        assert!(waited >= NUDGE_TIMEOUT, "{waited:?}: it did not even try");
+        assert!(
+            waited < NUDGE_TIMEOUT * 3,
+            "{waited:?}: the nudge held the request"
+        );
+        // Without the bound the same send is still waiting long after it.
+        let unbounded = tokio::time::timeout(NUDGE_TIMEOUT * 3, queue.send(&request)).await;
+        assert!(unbounded.is_err(), "the silent endpoint answered");
     }
 }

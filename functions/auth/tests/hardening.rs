@@ -64,3 +64,24 @@ async fn logging_out_with_a_rotated_token_ends_the_session(db: PgPool) {
     assert_problem(&logout(&state, refresh_token(&first)).await, 401);
     assert_problem(&refresh(&state, refresh_token(&newest)).await, 401);
 }
+
+/// While the database cannot be reached, requests fail fast and cleanly: a 503 problem with
+/// Retry-After, never a hang and never a 500.
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_problem_not_a_hang() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://postgres@{}/gone", closed.local_addr().unwrap());
+    drop(closed); // nothing listens there now: connections are refused
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_lazy(&url)
+        .unwrap();
+    let state = shared::AppState::new(pool, shared::testing::test_config(), None);
+    let token = shared::auth::jwt::issue_access_token(&state.config, uuid::Uuid::now_v7()).unwrap();
+    let started = std::time::Instant::now();
+    let response = common::me(&state, &token).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let body = common::assert_problem(&response, 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert!(!body["detail"].as_str().unwrap().contains("gone"), "{body}");
+}

@@ -53,7 +53,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Error bodies are `application/problem+json`, every API operation may be rate limited (429),
+/// Error bodies are `application/problem+json`, every API operation may be rate limited (429)
+/// or meet a database outage (503),
 /// and the invite body is optional: stated once here rather than on every annotation.
 struct ProblemResponses;
 
@@ -80,6 +81,19 @@ impl Modify for ProblemResponses {
                                 .insert("application/problem+json".to_string(), content);
                         }
                     }
+                }
+                if path.starts_with("/api/") && !operation.responses.responses.contains_key("503") {
+                    let problem = utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                        .build();
+                    let unavailable = ResponseBuilder::new()
+                        .description("The database is briefly unreachable; see Retry-After")
+                        .content("application/problem+json", problem)
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .insert("503".to_string(), unavailable.into());
                 }
                 if path.starts_with("/api/") && !operation.responses.responses.contains_key("429") {
                     let problem = utoipa::openapi::ContentBuilder::new()
