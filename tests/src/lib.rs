@@ -83,6 +83,14 @@ impl TestApp {
         Self::start_with_queue(db, broken, |_| {}).await
     }
 
+    /// The server and the queue consumer, with no sweep: whatever gets scheduled got there
+    /// through SQS (the fast path).
+    pub async fn start_without_sweep(db: PgPool) -> TestApp {
+        let mut app = Self::start(db).await;
+        app.tasks.pop().expect("the sweep task").abort();
+        app
+    }
+
     pub async fn start_with_queue(
         db: PgPool,
         queue: Queue,

@@ -1,0 +1,110 @@
+//! The fast path, on its own: the server and the SQS consumer run, the sweep does not. Every
+//! change that can let waiting work start (submit, complete, cancel, resize) must get it
+//! started through the queue, within about a second.
+
+use e2e_tests::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// With the sweep off, only a queue message can start anything; this leaves room for a slow CI.
+const FAST: Duration = Duration::from_secs(3);
+
+struct Setup {
+    app: TestApp,
+    admin: String,
+    cluster: String,
+}
+
+async fn setup(db: PgPool, cpu: f64) -> Setup {
+    let app = TestApp::start_without_sweep(db).await;
+    let admin = app.user("ada").await;
+    let (org, _) = app.organization(&admin, "fast").await;
+    let cluster = app.cluster(&admin, &org, "c", cpu, 64.0, 0).await;
+    Setup {
+        app,
+        admin,
+        cluster,
+    }
+}
+
+impl Setup {
+    async fn submit(&self, name: &str, cpu: f64) -> String {
+        let (status, d) = self
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/deployments",
+                Some(&self.admin),
+                Some(
+                    json!({"cluster_id": self.cluster, "name": name, "image": "ghcr.io/acme/job:1",
+                            "resources": {"cpu_cores": cpu, "ram_gib": 1}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{d}");
+        d["id"].as_str().unwrap().to_string()
+    }
+
+    async fn wait(&self, id: &str, status: &str) -> Value {
+        self.app
+            .wait_for(&self.admin, id, FAST, |d| d["status"] == status)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> StatusCode {
+        self.app
+            .call(Method::POST, path, Some(&self.admin), Some(body))
+            .await
+            .0
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_submission_starts_through_the_queue_alone(db: PgPool) {
+    let s = setup(db, 4.0).await;
+    let id = s.submit("first", 2.0).await;
+    s.wait(&id, "running").await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn completing_and_cancelling_start_the_waiting_work_through_the_queue(db: PgPool) {
+    let s = setup(db, 4.0).await;
+    let first = s.submit("first", 4.0).await;
+    s.wait(&first, "running").await;
+    let second = s.submit("second", 4.0).await;
+    let third = s.submit("third", 4.0).await;
+    // Nothing changes while the cluster is full, and no sweep comes by.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.wait(&second, "pending").await;
+
+    let path = format!("/api/v1/deployments/{first}/complete");
+    assert_eq!(s.post(&path, json!({"outcome": "succeeded"})).await, 200);
+    s.wait(&second, "running").await;
+
+    let path = format!("/api/v1/deployments/{second}/cancel");
+    assert_eq!(s.post(&path, json!({})).await, 200);
+    s.wait(&third, "running").await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn growing_a_cluster_starts_the_waiting_work_through_the_queue(db: PgPool) {
+    let s = setup(db, 4.0).await;
+    let first = s.submit("first", 4.0).await;
+    s.wait(&first, "running").await;
+    let second = s.submit("second", 2.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.wait(&second, "pending").await;
+    let (status, _) = s
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/clusters/{}", s.cluster),
+            Some(&s.admin),
+            Some(json!({"cpu_cores": 6})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    s.wait(&second, "running").await;
+}
