@@ -23,7 +23,7 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+.PHONY: bench chaos soak dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
@@ -33,6 +33,17 @@ dev:
 test: services
 	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
+
+## chaos: faults under load (scheduler and API killed, PostgreSQL restarted, LocalStack stopped,
+## poisoned queue messages) with the invariants checked after each; restarts shared services
+chaos: services
+	cargo build --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) cargo test -p e2e-tests --test chaos the_system_survives -- --ignored --nocapture
+
+## soak: SOAK_SECONDS (180) of mixed load with the invariants checked every second
+soak: services
+	cargo build --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) cargo test -p e2e-tests --test chaos soak -- --ignored --nocapture
 
 ## bench: every benchmark; writes the figures into BENCHMARKS.md
 bench: services

@@ -13,6 +13,29 @@ pub struct LocalConfig {
     pub template: PathBuf,
     /// `SWEEP_INTERVAL_SECONDS` (default 5).
     pub sweep_interval: Duration,
+    /// `LOCAL_ROLE`: what this process runs (default everything).
+    pub role: Role,
+}
+
+/// Which part of the system one local process runs. `make dev` runs all of it in one process;
+/// `make chaos` runs the API and the scheduler as separate processes, to kill them separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    /// The HTTP functions only.
+    Api,
+    /// The queue consumer and the sweep only.
+    Scheduler,
+}
+
+impl Role {
+    pub fn serves_http(self) -> bool {
+        self != Role::Scheduler
+    }
+
+    pub fn schedules(self) -> bool {
+        self != Role::Api
+    }
 }
 
 impl LocalConfig {
@@ -39,6 +62,17 @@ impl LocalConfig {
                 1,
                 86_400,
             )? as u64),
+            role: match settings.text("LOCAL_ROLE").as_deref() {
+                None | Some("all") => Role::All,
+                Some("api") => Role::Api,
+                Some("scheduler") => Role::Scheduler,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "LOCAL_ROLE",
+                        reason: format!("expected all, api or scheduler, got {other:?}"),
+                    })
+                }
+            },
         })
     }
 }

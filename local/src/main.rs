@@ -12,32 +12,42 @@ async fn main() -> anyhow::Result<()> {
         println!("migrations applied");
         return Ok(());
     }
-    let (addr, template) = (local.addr, &local.template);
-    let sweep_seconds = local.sweep_interval.as_secs();
-    let routes = Routes::from_template_file(template)?;
-
     shared::MIGRATOR.run(&state.db).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!(
-        "Hypervisor API on http://{addr}  (docs: http://{addr}/docs, {} routes from {})",
-        routes.all().len(),
-        template.display()
-    );
-    if let Some(queue) = state.queue.clone() {
-        println!(
-            "scheduler: consuming {} and sweeping every {sweep_seconds}s",
-            queue.url()
-        );
-        tokio::spawn(scheduler_loop::consume_queue(state.clone(), queue));
-    } else {
-        println!("scheduler: QUEUE_URL not set; sweeping every {sweep_seconds}s only");
+    let mut parts = tokio::task::JoinSet::new();
+    if local.role.schedules() {
+        let every = local.sweep_interval.as_secs();
+        if let Some(queue) = state.queue.clone() {
+            println!(
+                "scheduler: consuming {} and sweeping every {every}s",
+                queue.url()
+            );
+            parts.spawn(scheduler_loop::consume_queue(state.clone(), queue));
+        } else {
+            println!("scheduler: QUEUE_URL not set; sweeping every {every}s only");
+        }
+        parts.spawn(scheduler_loop::sweep_every(
+            state.clone(),
+            local.sweep_interval,
+        ));
     }
-    tokio::spawn(scheduler_loop::sweep_every(
-        state.clone(),
-        local.sweep_interval,
-    ));
+    if local.role.serves_http() {
+        let routes = Routes::from_template_file(&local.template)?;
+        let listener = tokio::net::TcpListener::bind(local.addr).await?;
+        let addr = local.addr;
+        println!(
+            "Hypervisor API on http://{addr}  (docs: http://{addr}/docs, {} routes from {})",
+            routes.all().len(),
+            local.template.display()
+        );
+        let state = state.clone();
+        parts.spawn(async move {
+            if let Err(err) = server::serve(listener, state, routes).await {
+                tracing::error!(error = %err, "the server stopped");
+            }
+        });
+    }
     tokio::select! {
-        result = server::serve(listener, state, routes) => result,
+        _ = parts.join_next() => anyhow::bail!("a part of the local system stopped"),
         _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
     }
 }
