@@ -210,7 +210,21 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     assert_eq!(status, 200);
     assert_eq!(running["status"], "running");
 
-    // The EventBridge rule's event is a sweep.
+    // The EventBridge rule's event is a sweep, and there is work for it: the running job is now
+    // overdue, and a second submission waits (its message stays on the queue, unread).
+    sqlx::query(
+        "UPDATE deployments SET max_runtime_seconds = 60, started_at = now() - interval '1 hour'
+         WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let (status, waiting) = deployments
+        .http("POST", "/api/v1/deployments", Some(&token),
+            Some(json!({"cluster_id": cluster["id"], "name": "next", "image": "busybox", "resources": {"cpu_cores": 4}})))
+        .await;
+    assert_eq!(status, 202, "{waiting}");
     let sweep = scheduler
         .api
         .invoke(json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -218,7 +232,34 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
                        "resources": [], "detail": {}}))
         .await
         .expect("the sweep answers");
-    assert_eq!(sweep["failed_organizations"], 0);
+    assert_eq!(sweep["failed_organizations"], 0, "{sweep}");
+    assert_eq!(
+        (sweep["expired"].as_i64(), sweep["started"].as_i64()),
+        (Some(1), Some(1)),
+        "{sweep}"
+    );
+    let (_, overdue) = deployments
+        .http(
+            "GET",
+            &format!("/api/v1/deployments/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(overdue["status"], "failed");
+    assert_eq!(overdue["reason"]["code"], "max_runtime_exceeded");
+    let (_, next) = deployments
+        .http(
+            "GET",
+            &format!("/api/v1/deployments/{}", waiting["id"].as_str().unwrap()),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        next["status"], "running",
+        "the sweep started what the overdue job freed"
+    );
 
     let docs = Function::start("docs", &env).await;
     let (status, spec) = docs.http("GET", "/openapi.json", None, None).await;
