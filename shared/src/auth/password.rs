@@ -1,5 +1,5 @@
-//! argon2id password hashing, run on the blocking pool: it is CPU-bound by design, and each
-//! hash takes 19 MiB, so at most one per core runs at a time and the rest wait their turn.
+//! argon2id password hashing, off the async executor: it is CPU-bound by design, and each hash
+//! takes 19 MiB, so at most one per core runs at a time and the rest wait their turn.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -7,8 +7,7 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-use tokio::sync::Semaphore;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 /// OWASP's argon2id baseline: 19 MiB of memory, 2 passes, 1 lane. About 20-40 ms on one
 /// Lambda vCPU: slow for an attacker's GPU, bearable for a login.
@@ -17,14 +16,37 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// One hashing slot per core. Unbounded, a login storm starts a blocking thread per request,
-/// and the allocator keeps each thread's 19 MiB: measured 1.2 GB resident after ten seconds of
-/// eight concurrent logins (BENCHMARKS.md). Bounded, memory stays a few slots' worth and the
-/// other requests keep their CPU.
-fn hashing_slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+/// Hashes run on a few threads of their own, one per core, and wait their turn in a queue.
+/// Unbounded, a login storm grows the process: measured 1.2 GB resident after ten seconds of
+/// eight concurrent logins. Merely bounding how many run at once is not enough either: on
+/// tokio's blocking pool successive hashes land on ever new threads, and the allocator keeps
+/// each thread's 19 MiB in that thread's arena (368 MiB after ten seconds, BENCHMARKS.md §6).
+/// Only these threads ever hold argon2's memory, so it stays a few buffers' worth.
+type Job = Box<dyn FnOnce() + Send>;
+
+fn hashing_queue() -> &'static mpsc::Sender<Job> {
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || loop {
+                    let job = queue
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|q| q.recv().map_err(|_| ()));
+                    match job {
+                        Ok(job) => job(),
+                        Err(()) => return,
+                    }
+                })
+                .expect("a hashing thread starts");
+        }
+        jobs
+    })
 }
 
 /// How many hashes run right now, and the most that ever ran at once (for tests and metrics).
@@ -35,19 +57,21 @@ pub fn hashing_peak() -> usize {
     HASHING_PEAK.load(Ordering::Relaxed)
 }
 
-/// Runs `work` on the blocking pool once a hashing slot is free.
+/// Runs `work` on a hashing thread when one is free.
 async fn on_hashing_slot<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> anyhow::Result<T> {
-    let _slot = hashing_slots().acquire().await?;
-    Ok(tokio::task::spawn_blocking(move || {
-        let now = HASHING.fetch_add(1, Ordering::Relaxed) + 1;
-        HASHING_PEAK.fetch_max(now, Ordering::Relaxed);
-        let result = work();
-        HASHING.fetch_sub(1, Ordering::Relaxed);
-        result
-    })
-    .await?)
+    let (done, result) = tokio::sync::oneshot::channel();
+    hashing_queue()
+        .send(Box::new(move || {
+            let now = HASHING.fetch_add(1, Ordering::Relaxed) + 1;
+            HASHING_PEAK.fetch_max(now, Ordering::Relaxed);
+            let value = work();
+            HASHING.fetch_sub(1, Ordering::Relaxed);
+            let _ = done.send(value);
+        }))
+        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
+    Ok(result.await?)
 }
 
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
