@@ -595,6 +595,6 @@ fn dry_run_reports_would_preempt() {
     assert_eq!(victims(&plan), [id(20)]);
     assert!(
         super::plan(&state).preemptions.is_empty(),
-        "dry run changes nothing"
+        "without the candidate nothing is preempted: the eviction is the candidate's"
     );
 }
