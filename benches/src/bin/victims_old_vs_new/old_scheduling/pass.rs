@@ -1,0 +1,384 @@
+//! One pass: its state (free capacity, what may be preempted, the victims requeued, the plan so
+//! far), and the loop that takes the queue in order and places each candidate.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+use chrono::TimeDelta;
+use uuid::Uuid;
+
+use super::fit::Scores;
+use super::preemption::{sum_from_here, Preemptible, Slot};
+use super::queue::{failed_dependencies, queue_key, QueueKey, Turn};
+use super::reasons::waiting_message;
+use super::{
+    Cluster, DependencyState, Input, Pending, Plan, Preemption, Reason, ReasonCode, Running, Start,
+    Waiting,
+};
+use shared::resources::Resources;
+
+/// `memoize` is off only in tests, to show the memo changes no decision.
+pub(super) fn run(input: &Input, memoize: bool) -> Plan {
+    let failed_dependency = failed_dependencies(&input.pending);
+    let mut queue: Vec<(QueueKey, usize)> = input
+        .pending
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (queue_key(p.priority, p.created_at, p.id), i))
+        .collect();
+    queue.sort_unstable();
+    // The deployments that simply get placed, found in input order, so that gathering them in
+    // queue order below is a loop of plain reads.
+    let ready: Vec<bool> = input
+        .pending
+        .iter()
+        .map(|p| {
+            matches!(p.dependencies, DependencyState::Satisfied)
+                && !failed_dependency.contains_key(&p.id)
+        })
+        .collect();
+    // Read in queue order, the pending deployments are all over memory: gathered first, in a
+    // loop whose reads do not wait on one another, the cache misses overlap.
+    let turns: Vec<Turn> = queue
+        .iter()
+        .map(|&(_, i)| {
+            let pending = &input.pending[i];
+            if ready[i] {
+                Turn::Schedule(Candidate::new(pending))
+            } else {
+                Turn::of(pending, &failed_dependency)
+            }
+        })
+        .collect();
+    let mut queue = queue.iter().map(|(key, _)| key).zip(turns).peekable();
+    let mut pass = Pass::new(input, memoize);
+    // Grown by doubling, these were copied over and over (and their pages faulted in twice).
+    pass.plan.waiting.reserve(input.pending.len());
+    pass.unplaced.reserve(input.pending.len());
+
+    loop {
+        // Requeued victims wait in their own heap; whichever comes first in queue order goes next.
+        let victim_next = match (queue.peek(), pass.requeued.peek()) {
+            (None, None) => break,
+            (Some((pending_key, _)), Some(Reverse((victim_key, _)))) => victim_key < *pending_key,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+        };
+        if victim_next {
+            let Some(Reverse((_, victim))) = pass.requeued.pop() else {
+                break;
+            };
+            pass.schedule(pass.victims[victim]);
+            continue;
+        }
+        let Some((_, turn)) = queue.next() else { break };
+        match turn {
+            Turn::Fail(failure) => pass.plan.dependency_failures.push(failure),
+            Turn::Wait { id, unfinished } => {
+                let reason = Reason {
+                    code: ReasonCode::WaitingForDependencies,
+                    message: waiting_message(unfinished),
+                    shortfall: None,
+                };
+                pass.plan.waiting.push(Waiting {
+                    deployment_id: id,
+                    reason,
+                });
+            }
+            Turn::Schedule(candidate) => pass.schedule(candidate),
+        }
+    }
+    pass.finish()
+}
+
+/// A deployment to place: a pending one whose dependencies are satisfied, or a requeued victim.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Candidate {
+    pub(super) id: Uuid,
+    pub(super) priority: i32,
+    pub(super) cluster_id: Option<Uuid>,
+    pub(super) resources: Resources,
+    /// Set for a victim requeued in this pass.
+    pub(super) preempted_by: Option<Uuid>,
+}
+
+impl Candidate {
+    pub(super) fn new(pending: &Pending) -> Self {
+        Candidate {
+            id: pending.id,
+            priority: pending.priority,
+            cluster_id: pending.cluster_id,
+            resources: pending.resources,
+            preempted_by: None,
+        }
+    }
+}
+
+/// The state of one pass. Clusters are indexed by their position in id order, so "lower index"
+/// is "lower id" in every tie-break.
+pub(super) struct Pass<'a> {
+    /// Sorted, so a cluster's index is its rank by id.
+    pub(super) cluster_ids: Vec<Uuid>,
+    pub(super) capacity: Vec<Resources>,
+    pub(super) free: Vec<Resources>,
+    /// Per cluster, the sum of what the current candidate may preempt (see `protect_down_to`).
+    pub(super) reclaimable: Vec<Resources>,
+    /// Per cluster, the preemptible deployments still running there, in keep order: most
+    /// important (highest priority, then oldest, then lowest id) first.
+    pub(super) preemptible_on: Vec<Vec<Slot>>,
+    /// The clusters with something preemptible, by the priority of the last of their
+    /// `preemptible_on`, then by index.
+    pub(super) by_least_important: BTreeSet<(i32, usize)>,
+    /// No running deployment asks for a negative amount, so the sums in `Slot::from_here` only
+    /// shrink along a list, and `highest_victim` may search them by bisection.
+    pub(super) sums_shrink: bool,
+    pub(super) preemptible: Vec<Preemptible<'a>>,
+    /// Indices into `preemptible`, highest priority first, and how many of them are protected.
+    pub(super) by_priority: Vec<usize>,
+    pub(super) protected: usize,
+    /// Per cluster, how many of `preemptible_on` are protected: the eligible are the rest.
+    pub(super) protected_on: Vec<usize>,
+    pub(super) scores: Scores,
+    /// The smallest requests an auto placement found no room for, even by preemption. A request
+    /// at least as large on every resource finds none either, for the rest of the pass: on every
+    /// cluster, free capacity is at most what preemption could make free (free + reclaimable),
+    /// and that only shrinks as the pass goes on (starts take from it, protection takes from it,
+    /// evictions move it from one to the other).
+    no_room: Vec<Resources>,
+    memoize: bool,
+    /// Evicted deployments, requeued: `requeued` holds their queue keys, lowest on top, with
+    /// their indices here.
+    victims: Vec<Candidate>,
+    requeued: BinaryHeap<Reverse<(QueueKey, usize)>>,
+    /// Candidates that cannot start, by their index in `plan.waiting`; their reasons are
+    /// written by `finish`, against the free capacity the plan leaves.
+    pub(super) unplaced: Vec<(usize, Candidate, Target)>,
+    pub(super) plan: Plan,
+}
+
+/// Where a candidate that cannot start was to go.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    Cluster(usize),
+    Anywhere,
+    /// A requested cluster that is not in the input.
+    Unknown,
+}
+
+type Placement = Result<(usize, Vec<usize>), Target>;
+
+impl<'a> Pass<'a> {
+    pub(super) fn new(input: &'a Input, memoize: bool) -> Self {
+        let mut clusters: Vec<&Cluster> = input.clusters.iter().collect();
+        clusters.sort_by_key(|c| c.id);
+        let cluster_ids: Vec<Uuid> = clusters.iter().map(|c| c.id).collect();
+        let capacity: Vec<Resources> = clusters.iter().map(|c| c.capacity).collect();
+        let mut free = capacity.clone();
+        let mut reclaimable = vec![Resources::ZERO; clusters.len()];
+        let mut preemptible_on = vec![Vec::new(); clusters.len()];
+        let mut preemptible = Vec::new();
+
+        // A missing or out-of-range minimum runtime protects everyone; 0 or less protects no one.
+        let min_runtime = TimeDelta::try_seconds(input.min_runtime_seconds.max(0));
+        for running in &input.running {
+            let Ok(cluster) = cluster_ids.binary_search(&running.cluster_id) else {
+                continue;
+            };
+            free[cluster] -= running.resources;
+            let old_enough = match min_runtime {
+                Some(min) if min.is_zero() => true,
+                Some(min) => input.now.signed_duration_since(running.started_at) >= min,
+                None => false,
+            };
+            if old_enough {
+                reclaimable[cluster] += running.resources;
+                preemptible_on[cluster].push(preemptible.len());
+                preemptible.push(Preemptible {
+                    running,
+                    cluster,
+                    evicted: false,
+                });
+            }
+        }
+        let preemptible_on: Vec<Vec<Slot>> = preemptible_on
+            .into_iter()
+            .map(|on_cluster: Vec<usize>| {
+                // Keep order is queue order with the start time for the submission time. The
+                // index comes last, so that ties keep input order.
+                let mut keyed: Vec<(QueueKey, usize)> = on_cluster
+                    .into_iter()
+                    .map(|i| {
+                        let r: &Running = preemptible[i].running;
+                        (queue_key(r.priority, r.started_at, r.id), i)
+                    })
+                    .collect();
+                keyed.sort_unstable();
+                let mut slots: Vec<Slot> = keyed
+                    .into_iter()
+                    .map(|(_, index)| Slot {
+                        priority: preemptible[index].running.priority,
+                        resources: preemptible[index].running.resources,
+                        from_here: Resources::ZERO,
+                        index,
+                    })
+                    .collect();
+                sum_from_here(&mut slots);
+                slots
+            })
+            .collect();
+        let by_least_important = preemptible_on
+            .iter()
+            .enumerate()
+            .filter_map(|(cluster, slots)| Some((slots.last()?.priority, cluster)))
+            .collect();
+        let sums_shrink = preemptible
+            .iter()
+            .all(|p| Resources::ZERO.fits_in(&p.running.resources));
+        let mut by_priority: Vec<(Reverse<i32>, usize)> = preemptible
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Reverse(p.running.priority), i))
+            .collect();
+        by_priority.sort_unstable();
+        let by_priority = by_priority.into_iter().map(|(_, i)| i).collect();
+
+        Pass {
+            scores: Scores::new(&capacity, &free, memoize),
+            protected_on: vec![0; capacity.len()],
+            cluster_ids,
+            capacity,
+            free,
+            reclaimable,
+            preemptible_on,
+            by_least_important,
+            sums_shrink,
+            preemptible,
+            by_priority,
+            protected: 0,
+            no_room: Vec::new(),
+            memoize,
+            victims: Vec::new(),
+            requeued: BinaryHeap::new(),
+            unplaced: Vec::new(),
+            plan: Plan::default(),
+        }
+    }
+
+    pub(super) fn schedule(&mut self, candidate: Candidate) {
+        let placement = match candidate.cluster_id {
+            Some(id) => match self.cluster_ids.binary_search(&id) {
+                Ok(cluster) => self.place_on(cluster, &candidate),
+                Err(_) => Err(Target::Unknown),
+            },
+            None => self.place_anywhere(&candidate),
+        };
+        match placement {
+            Ok((cluster, victims)) => self.start(candidate, cluster, victims),
+            Err(target) => {
+                self.unplaced
+                    .push((self.plan.waiting.len(), candidate, target));
+                // A placeholder: `finish` writes the reason once the plan is complete.
+                let reason = Reason {
+                    code: ReasonCode::InsufficientResources,
+                    message: String::new(),
+                    shortfall: None,
+                };
+                self.plan.waiting.push(Waiting {
+                    deployment_id: candidate.id,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Placement on the requested cluster: in its free capacity, else by preemption there.
+    fn place_on(&mut self, cluster: usize, candidate: &Candidate) -> Placement {
+        if candidate.resources.fits_in(&self.free[cluster]) {
+            return Ok((cluster, Vec::new()));
+        }
+        self.protect_down_to(candidate.priority);
+        match self.victims_on(cluster, candidate) {
+            Some(victims) => Ok((cluster, victims)),
+            None => Err(Target::Cluster(cluster)),
+        }
+    }
+
+    /// Auto placement: best fit in free capacity anywhere, else the cheapest preemption.
+    fn place_anywhere(&mut self, candidate: &Candidate) -> Placement {
+        let need = candidate.resources;
+        if self.no_room.iter().any(|smaller| smaller.fits_in(&need)) {
+            return Err(Target::Anywhere);
+        }
+        // Checked again in integers: the float scores could only err beyond 2^53.
+        let best_fit = self
+            .scores
+            .best_fit(need)
+            .filter(|&c| need.fits_in(&self.free[c]));
+        if let Some(cluster) = best_fit {
+            return Ok((cluster, Vec::new()));
+        }
+        self.protect_down_to(candidate.priority);
+        if let Some(preemption) = self.cheapest_preemption(candidate) {
+            return Ok(preemption);
+        }
+        if self.memoize {
+            self.no_room.retain(|larger| !need.fits_in(larger));
+            // Bounded, so checking it stays cheaper than the search it saves.
+            if self.no_room.len() < 64 {
+                self.no_room.push(need);
+            }
+        }
+        Err(Target::Anywhere)
+    }
+
+    /// Starts `candidate` on `cluster`, evicting `victims` (indices into `preemptible`), who
+    /// are requeued.
+    fn start(&mut self, candidate: Candidate, cluster: usize, victims: Vec<usize>) {
+        let cluster_id = self.cluster_ids[cluster];
+        let mut preempted = Vec::with_capacity(victims.len());
+        for i in victims {
+            let victim = &mut self.preemptible[i];
+            victim.evicted = true;
+            let running = victim.running;
+            self.free[cluster] += running.resources;
+            self.reclaimable[cluster] -= running.resources;
+            preempted.push(running.id);
+            self.plan.preemptions.push(Preemption {
+                victim_id: running.id,
+                preemptor_id: candidate.id,
+                cluster_id,
+                resources: running.resources,
+            });
+            let key = queue_key(running.priority, running.created_at, running.id);
+            self.requeued.push(Reverse((key, self.victims.len())));
+            self.victims.push(Candidate {
+                id: running.id,
+                priority: running.priority,
+                cluster_id: running.requested_cluster_id,
+                resources: running.resources,
+                preempted_by: Some(candidate.id),
+            });
+        }
+        if !preempted.is_empty() {
+            let preemptible = &self.preemptible;
+            let slots = &mut self.preemptible_on[cluster];
+            let least = slots.last().map(|slot| slot.priority);
+            slots.retain(|slot| !preemptible[slot.index].evicted);
+            sum_from_here(slots);
+            if let Some(least) = least {
+                self.by_least_important.remove(&(least, cluster));
+            }
+            if let Some(slot) = slots.last() {
+                self.by_least_important.insert((slot.priority, cluster));
+            }
+        }
+        self.free[cluster] -= candidate.resources;
+        self.scores.set_free(cluster, self.free[cluster]);
+        self.plan.starts.push(Start {
+            deployment_id: candidate.id,
+            cluster_id,
+            resources: candidate.resources,
+            preempted,
+        });
+    }
+}
