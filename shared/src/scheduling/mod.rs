@@ -19,6 +19,8 @@ mod queue;
 mod reasons;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_preemption;
 
 use std::collections::HashMap;
 
