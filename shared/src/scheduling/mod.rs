@@ -15,6 +15,8 @@ mod pass;
 mod preemption;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_victims;
 mod queue;
 mod reasons;
 #[cfg(test)]
