@@ -78,8 +78,9 @@ pub(super) fn sum_from_here(slots: &mut [Slot]) {
 }
 
 impl Pass<'_> {
-    /// Auto placement by preemption: the cluster whose victims matter least — lowest highest
-    /// priority, then fewest, then lowest priority sum; tie → lower id.
+    /// Auto placement by preemption: the cluster whose best victim set (`choose_victims`)
+    /// matters least — lowest highest priority, then fewest, then lowest priority sum; tie →
+    /// lower id.
     pub(super) fn cheapest_preemption(&self, candidate: &Candidate) -> Option<(usize, Vec<usize>)> {
         if self.protected == self.by_priority.len() {
             return None; // nothing left that this or any later candidate may preempt
@@ -347,7 +348,7 @@ fn best_victims(
     }
     let reprieved = reprieve(tier, first, free, need, |_| ());
     if reprieved > 2 {
-        let better = fewer_victims(tier, first, free, need, exact_up_to, reprieved);
+        let better = fewer_victims(tier, free, need, exact_up_to, reprieved);
         if let Some(better) = better {
             return better.into_iter().for_each(|i| victim(&tier[i]));
         }
@@ -356,12 +357,11 @@ fn best_victims(
     reprieve(tier, first, free, need, |i| victim(&tier[i]));
 }
 
-/// A set better than the reprieve's (of `reprieved` victims, at least 3; no single victim makes
-/// room), as positions in `tier`, ascending; None if there is none (within the bound, past
-/// `exact_up_to`).
+/// A set with fewer victims than the reprieve's `reprieved` (at least 3; no single victim makes
+/// room), the best of them, as positions in `tier`, ascending; None if there is none (past
+/// `exact_up_to`: none that the greedy finds).
 fn fewer_victims(
     tier: &[Slot],
-    first: usize,
     free: Resources,
     need: Resources,
     exact_up_to: usize,
@@ -381,7 +381,7 @@ fn fewer_victims(
     for (i, slot) in tier.iter().enumerate() {
         if holds_short(slot) {
             if n == exact_up_to.min(EXACT_UP_TO) {
-                return fewer_by_greedy(tier, first, free, need, reprieved, holds_short);
+                return fewer_by_greedy(tier, free, need, reprieved, holds_short);
             }
             (useful[n], held[n]) = (i, amounts(slot.resources));
             n += 1;
@@ -396,10 +396,10 @@ fn fewer_victims(
     )
 }
 
-/// `fewer_victims` past the exact search: the greedy set, if it is better than the reprieve's.
+/// `fewer_victims` past the exact search: the greedy set, if it has fewer victims than the
+/// reprieve's. (With as many, the reprieve's is better: it is the best of all by rule 3.)
 fn fewer_by_greedy(
     tier: &[Slot],
-    first: usize,
     free: Resources,
     need: Resources,
     reprieved: usize,
@@ -407,18 +407,8 @@ fn fewer_by_greedy(
 ) -> Option<Vec<usize>> {
     let useful: Vec<usize> = (0..tier.len()).filter(|&i| holds_short(&tier[i])).collect();
     let held: Vec<[i64; 3]> = useful.iter().map(|&i| amounts(tier[i].resources)).collect();
-    let set: Vec<usize> = greedy(&held, amounts(need - free))
-        .into_iter()
-        .map(|i| useful[i])
-        .collect();
-    if set.len() == reprieved {
-        let mut reprieve_set = Vec::with_capacity(reprieved);
-        reprieve(tier, first, free, need, |i| reprieve_set.push(i));
-        // Of two sets in ascending order, equally many, the better one (by rule 3) has the
-        // later deployment where they first differ: the earlier one is in the other set only.
-        return (set > reprieve_set).then_some(set);
-    }
-    (set.len() < reprieved).then_some(set)
+    let set = greedy(&held, amounts(need - free));
+    (set.len() < reprieved).then(|| set.into_iter().map(|i| useful[i]).collect())
 }
 
 /// The exact search for a set of fewer victims than `count_to_beat` among `held` (what the
