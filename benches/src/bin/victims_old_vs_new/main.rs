@@ -19,6 +19,24 @@ fn main() {
         .nth(1)
         .and_then(|r| r.parse().ok())
         .unwrap_or(11);
+    // `victims_old_vs_new <rounds> <old|new> <realistic|stress>`: one side only, for
+    // `perf stat` (instruction counts are steadier than times on a busy machine).
+    if let (Some(side), Some(mix)) = (std::env::args().nth(2), std::env::args().nth(3)) {
+        let input = if mix == "stress" {
+            Workload::stress(100_000, 1_000).input()
+        } else {
+            Workload::new(100_000, 1_000).input()
+        };
+        let plan: PlanFn = if side == "old" {
+            old_scheduling::plan
+        } else {
+            scheduling::plan
+        };
+        for _ in 0..rounds {
+            std::hint::black_box(plan(std::hint::black_box(&input)));
+        }
+        return;
+    }
     println!("| mix | old median | new median | new/old | old fastest | new fastest | old preemptions | new preemptions | runs each |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for stress in [false, true] {
