@@ -15,10 +15,14 @@ mod pass;
 mod preemption;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_victims;
 mod queue;
 mod reasons;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_preemption;
 
 use std::collections::HashMap;
 

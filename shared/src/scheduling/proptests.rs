@@ -19,7 +19,7 @@ fn to_res((cores, gib, gpus): Raw) -> Resources {
     Resources::new(cores * 500, gib * 1000, gpus)
 }
 
-fn scenario() -> impl Strategy<Value = Input> {
+pub(super) fn scenario() -> impl Strategy<Value = Input> {
     let clusters = prop::collection::vec((0u128..1 << 16, (0..=32i64, 0..=64i64, 0..=8i64)), 1..=5);
     let running = prop::collection::vec(
         (
@@ -155,7 +155,7 @@ fn shuffle<T>(items: &mut [T], seed: &mut u64) {
     }
 }
 
-fn old_enough(input: &Input, r: &Running) -> bool {
+pub(super) fn old_enough(input: &Input, r: &Running) -> bool {
     input.min_runtime_seconds <= 0
         || (input.now - r.started_at) >= TimeDelta::seconds(input.min_runtime_seconds)
 }

@@ -18,7 +18,7 @@ pub(super) fn ago(seconds: i64) -> DateTime<Utc> {
 }
 
 /// Whole cores, whole GiB, GPUs.
-fn res(cores: i64, gib: i64, gpus: i64) -> Resources {
+pub(super) fn res(cores: i64, gib: i64, gpus: i64) -> Resources {
     Resources::new(cores * 1000, gib * 1000, gpus)
 }
 
@@ -34,7 +34,7 @@ pub(super) fn cluster(n: u128, capacity: Resources) -> Cluster {
     }
 }
 
-fn running(n: u128, on: u128, priority: i32, resources: Resources, age: i64) -> Running {
+pub(super) fn running(n: u128, on: u128, priority: i32, resources: Resources, age: i64) -> Running {
     Running {
         id: id(n),
         cluster_id: id(on),
@@ -46,7 +46,7 @@ fn running(n: u128, on: u128, priority: i32, resources: Resources, age: i64) -> 
     }
 }
 
-fn pending(n: u128, on: Option<u128>, priority: i32, resources: Resources) -> Pending {
+pub(super) fn pending(n: u128, on: Option<u128>, priority: i32, resources: Resources) -> Pending {
     Pending {
         id: id(n),
         cluster_id: on.map(id),
@@ -57,7 +57,7 @@ fn pending(n: u128, on: Option<u128>, priority: i32, resources: Resources) -> Pe
     }
 }
 
-fn input(clusters: Vec<Cluster>, running: Vec<Running>, pending: Vec<Pending>) -> Input {
+pub(super) fn input(clusters: Vec<Cluster>, running: Vec<Running>, pending: Vec<Pending>) -> Input {
     Input {
         clusters,
         running,
@@ -67,11 +67,11 @@ fn input(clusters: Vec<Cluster>, running: Vec<Running>, pending: Vec<Pending>) -
     }
 }
 
-fn started(plan: &Plan) -> Vec<Uuid> {
+pub(super) fn started(plan: &Plan) -> Vec<Uuid> {
     plan.starts.iter().map(|s| s.deployment_id).collect()
 }
 
-fn victims(plan: &Plan) -> Vec<Uuid> {
+pub(super) fn victims(plan: &Plan) -> Vec<Uuid> {
     plan.preemptions.iter().map(|p| p.victim_id).collect()
 }
 
