@@ -23,7 +23,7 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench chaos soak dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+.PHONY: bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
@@ -71,6 +71,10 @@ services:
 
 stop-services:
 	./localstack/stop.sh
+
+## openapi: regenerate functions/docs/openapi.json from the routers (after changing a route)
+openapi:
+	UPDATE_OPENAPI=1 cargo test -p docs --test openapi_is_current
 
 ## sqlx-prepare: regenerate .sqlx/ after changing a query or a migration
 sqlx-prepare:
