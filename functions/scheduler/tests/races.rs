@@ -12,15 +12,7 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_cancel_racing_a_pass_never_leaves_a_victim_evicted_for_nothing(db: PgPool) {
     let f = Fixture::new(db.clone()).await;
-    sqlx::query(
-        "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
-    )
-    .bind(f.org)
-    .bind(f.user)
-    .execute(f.db())
-    .await
-    .unwrap();
-    let token = shared::auth::jwt::issue_access_token(&f.state.config, f.user).unwrap();
+    let token = f.admin_token().await;
     for _ in 0..30 {
         let c = f.cluster(4, 16, 0).await;
         let victim = f.submit(spec(Some(c), 10, 4, 8, 0)).await;
@@ -77,15 +69,7 @@ async fn a_cancel_racing_a_pass_never_leaves_a_victim_evicted_for_nothing(db: Pg
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_resize_racing_a_pass_keeps_capacity_and_books_consistent(db: PgPool) {
     let f = Fixture::new(db.clone()).await;
-    sqlx::query(
-        "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
-    )
-    .bind(f.org)
-    .bind(f.user)
-    .execute(f.db())
-    .await
-    .unwrap();
-    let token = shared::auth::jwt::issue_access_token(&f.state.config, f.user).unwrap();
+    let token = f.admin_token().await;
     for _ in 0..20 {
         let c = f.cluster(8, 32, 0).await;
         f.submit(spec(Some(c), 50, 4, 8, 0)).await;

@@ -59,6 +59,20 @@ impl Fixture {
         &self.state.db
     }
 
+    /// Makes the fixture's user an admin of its organization; returns an access token, for
+    /// tests that race passes against API requests.
+    pub async fn admin_token(&self) -> String {
+        sqlx::query(
+            "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
+        )
+        .bind(self.org)
+        .bind(self.user)
+        .execute(self.db())
+        .await
+        .unwrap();
+        shared::auth::jwt::issue_access_token(&self.state.config, self.user).unwrap()
+    }
+
     pub async fn cluster(&self, cpu: i64, ram: i64, gpu: i64) -> Uuid {
         let id = Uuid::now_v7();
         sqlx::query(
