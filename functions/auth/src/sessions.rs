@@ -58,10 +58,24 @@ fn invalid() -> ApiError {
     ApiError::Unauthorized("invalid or expired refresh token".into())
 }
 
-/// Takes the family's lock for the rest of the transaction. Rotating a token and revoking its
-/// family both hold it, so a revocation either sees the rotated token (and revokes it) or
-/// comes first (and the rotation finds its token revoked): never a live token after a reuse.
-async fn lock_family(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<Uuid>, ApiError> {
+/// A refresh token as it stands once its family's lock is held.
+struct LockedToken {
+    family: Uuid,
+    user_id: Uuid,
+    /// Already rotated: presenting it again is a reuse.
+    used: bool,
+    /// Neither revoked nor expired.
+    usable: bool,
+}
+
+/// Takes the token's family lock for the rest of the transaction, then reads the token afresh.
+/// Rotating a token and revoking its family both hold it, so a revocation either sees the
+/// rotated token (and revokes it) or comes first (and the rotation finds its token revoked):
+/// never a live token after a reuse.
+async fn lock_family(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<LockedToken>, ApiError> {
     let Some(family) = sqlx::query_scalar!(
         "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
         token_hash
@@ -77,7 +91,20 @@ async fn lock_family(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Optio
     )
     .execute(&mut *conn)
     .await?;
-    Ok(Some(family))
+    let token = sqlx::query!(
+        r#"SELECT user_id, used_at IS NOT NULL AS "used!",
+                  (revoked_at IS NULL AND expires_at > now()) AS "usable!"
+           FROM refresh_tokens WHERE token_hash = $1"#,
+        token_hash
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(LockedToken {
+        family,
+        user_id: token.user_id,
+        used: token.used,
+        usable: token.usable,
+    }))
 }
 
 /// Exchange a refresh token for a new pair. The old token stops working; presenting it again
@@ -91,18 +118,11 @@ pub async fn refresh(
 ) -> Result<Response, ApiError> {
     let hash = token::hash_token(&body.refresh_token);
     let mut tx = state.db.begin().await?;
-    let Some(family) = lock_family(&mut tx, &hash).await? else {
+    // Under the family's lock: of two concurrent refreshes, one wins.
+    let Some(token) = lock_family(&mut tx, &hash).await? else {
         return Err(invalid());
     };
-    // Under the family's lock, read afresh: of two concurrent refreshes, one wins.
-    let token = sqlx::query!(
-        r#"SELECT user_id, used_at IS NOT NULL AS "used!",
-                  (revoked_at IS NULL AND expires_at > now()) AS "usable!"
-           FROM refresh_tokens WHERE token_hash = $1"#,
-        hash
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let family = token.family;
     if token.used {
         tracing::warn!(%family, "refresh token reused; revoking its family");
         revoke_family(&mut tx, family).await?;
@@ -133,20 +153,13 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     let hash = token::hash_token(&body.refresh_token);
     let mut tx = state.db.begin().await?;
-    let Some(family) = lock_family(&mut tx, &hash).await? else {
+    let Some(token) = lock_family(&mut tx, &hash).await? else {
         return Err(invalid());
     };
-    let live = sqlx::query_scalar!(
-        r#"SELECT (used_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS "live!"
-           FROM refresh_tokens WHERE token_hash = $1"#,
-        hash
-    )
-    .fetch_one(&mut *tx)
-    .await?;
     // A rotated or expired token presented here still ends its family, but is reported invalid.
-    revoke_family(&mut tx, family).await?;
+    revoke_family(&mut tx, token.family).await?;
     tx.commit().await?;
-    if !live {
+    if token.used || !token.usable {
         return Err(invalid());
     }
     Ok(no_content())
