@@ -85,3 +85,43 @@ pub async fn invoke(router: Router, req: Request) -> lambda_http::Response<lambd
     };
     http::Response::from_parts(parts, body)
 }
+
+/// Declares an HTTP function's routes once, as a list of `#[utoipa::path]` handlers, and
+/// makes two functions of it:
+/// - `api()`: an `OpenApiRouter` binding each handler to its OpenAPI entry (the docs
+///   function merges these into the document);
+/// - `router(state)`: the same handlers at the same paths and methods (read from their
+///   `#[utoipa::path]`), as a plain axum router completed by [`finish`]. This is what a Lambda
+///   serves: it does not build the OpenAPI document, whose schemas cost a cold start about a
+///   millisecond per function.
+#[macro_export]
+macro_rules! http_routes {
+    ($( $first:ident $(:: $rest:ident)* ),+ $(,)?) => {
+        /// Every route of this function, each bound to its OpenAPI entry.
+        pub fn api() -> ::utoipa_axum::router::OpenApiRouter<$crate::AppState> {
+            ::utoipa_axum::router::OpenApiRouter::new()
+                $( .routes(::utoipa_axum::routes!($first $(:: $rest)*)) )+
+        }
+
+        /// The routes of [`api`] without their OpenAPI entries, with the shared fallbacks,
+        /// headers and request span.
+        pub fn router(state: $crate::AppState) -> ::axum::Router {
+            #[allow(unused_imports)]
+            use ::utoipa_axum::PathItemExt as _;
+            let router = ::axum::Router::new();
+            $(
+                let router = {
+                    let path: String = ::utoipa_axum::routes!(@path [path()] of $first $(:: $rest)*);
+                    let methods = ::utoipa_axum::routes!(@path [methods()] of $first $(:: $rest)*);
+                    methods.iter().fold(router, |router, method| {
+                        router.route(
+                            &path,
+                            ::axum::routing::on(method.to_method_filter(), $first $(:: $rest)*),
+                        )
+                    })
+                };
+            )+
+            $crate::http::router::finish(router.with_state(state))
+        }
+    };
+}
