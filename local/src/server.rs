@@ -13,6 +13,7 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
+use shared::http::router::safe_headers;
 use shared::{ApiError, AppState};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,15 +70,17 @@ async fn handle(
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let response = match routes.find(method.as_str(), &path) {
-        Match::NotFound => ApiError::NotFound("no such route".into()).into_response(),
-        Match::MethodNotAllowed { allowed } => ApiError::MethodNotAllowed(allowed).into_response(),
+        Match::NotFound => safe_headers(ApiError::NotFound("no such route".into()).into_response()),
+        Match::MethodNotAllowed { allowed } => {
+            safe_headers(ApiError::MethodNotAllowed(allowed).into_response())
+        }
         Match::Found { route, params } => match to_lambda_request(req, params, peer).await {
             Ok(lambda_req) => {
                 let router = routers[&route.function].clone();
                 let Ok(response) = router.oneshot(lambda_req).await;
                 response
             }
-            Err(err) => err.into_response(),
+            Err(err) => safe_headers(err.into_response()),
         },
     };
     let status = response.status().as_u16();

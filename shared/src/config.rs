@@ -14,7 +14,11 @@ pub struct Config {
     pub database_url: SecretString,
     pub db_iam_auth: bool,
     pub db_max_connections: u32,
+    /// Signs new access tokens.
     pub jwt_secret: SecretString,
+    /// `JWT_PREVIOUS_SECRETS` (comma-separated): still verify, never sign, so rotating the
+    /// secret logs nobody out before their access token expires.
+    pub jwt_previous_secrets: Vec<SecretString>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl_seconds: i64,
@@ -110,11 +114,30 @@ impl Config {
                 reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
             });
         }
+        let mut jwt_previous_secrets = Vec::new();
+        for previous in settings
+            .text("JWT_PREVIOUS_SECRETS")
+            .iter()
+            .flat_map(|v| v.split(','))
+        {
+            let previous = previous.trim();
+            if previous.is_empty() {
+                continue;
+            }
+            if previous.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_PREVIOUS_SECRETS",
+                    reason: format!("each secret must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                });
+            }
+            jwt_previous_secrets.push(SecretString::from(previous.to_string()));
+        }
         Ok(Config {
             database_url: SecretString::from(required("DATABASE_URL")?),
             db_iam_auth: settings.flag("DB_IAM_AUTH", false)?,
             db_max_connections: settings.int("DB_MAX_CONNECTIONS", 2, 1, 10_000)? as u32,
             jwt_secret: SecretString::from(jwt_secret),
+            jwt_previous_secrets,
             jwt_issuer: settings
                 .text("JWT_ISSUER")
                 .unwrap_or_else(|| "hypervisor".into()),
@@ -166,6 +189,39 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn previous_jwt_secrets_are_a_comma_separated_list_of_long_secrets() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("JWT_SECRET", SECRET),
+            (
+                "JWT_PREVIOUS_SECRETS",
+                "previous-secret-number-one-0123456789, previous-secret-number-two-0123456789,",
+            ),
+        ]))
+        .unwrap();
+        let previous: Vec<&str> = cfg
+            .jwt_previous_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(
+            previous,
+            [
+                "previous-secret-number-one-0123456789",
+                "previous-secret-number-two-0123456789"
+            ]
+        );
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("JWT_SECRET", SECRET),
+            ("JWT_PREVIOUS_SECRETS", "short"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("JWT_PREVIOUS_SECRETS"), "{err}");
+        assert!(!err.to_string().contains("short"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Everything the Hypervisor functions share: configuration, database, auth, RBAC, errors,
 //! the queue client, rate limiting and the pure scheduling algorithm.
 
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod config;

@@ -1,7 +1,7 @@
 //! Token-bucket rate limits kept in PostgreSQL, so they hold across every Lambda instance.
 //! Each check is one atomic upsert: refill by elapsed time, take a token if there is one.
 
-use crate::{error::ApiError, AppState};
+use crate::{auth::Caller, error::ApiError, AppState};
 
 /// Takes one token from the bucket `key` holding up to `per_minute` tokens, refilled at
 /// `per_minute` per minute. A refused request takes nothing.
@@ -33,11 +33,11 @@ pub async fn take(state: &AppState, key: &str, per_minute: u32) -> Result<(), Ap
     })
 }
 
-/// The per-user limit of authenticated routes.
-pub async fn check_user(state: &AppState, user_id: uuid::Uuid) -> Result<(), ApiError> {
+/// The limit of authenticated routes: one bucket per user and one per API token.
+pub async fn check_caller(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     take(
         state,
-        &format!("user:{user_id}"),
+        &format!("{}:{}", caller.kind(), caller.id()),
         state.config.rate_limit_per_minute,
     )
     .await

@@ -25,8 +25,10 @@ enum Who {
     Docs,
     /// register, login, refresh, logout: no bearer needed, and a bad one changes nothing.
     Public,
-    /// Any authenticated user; not about one organization's objects.
+    /// Any authenticated caller, API tokens included; not about one organization's objects.
     AnyUser,
+    /// A person only: creating or joining organizations (403 for an API token).
+    Person,
     /// Members of the organization (any role): reads.
     Member,
     /// Developers and admins of the organization.
@@ -62,10 +64,10 @@ const TABLE: &[Row] = &[
     row("POST", "/api/v1/auth/refresh", Who::Public, &[200]),
     row("POST", "/api/v1/auth/logout", Who::Public, &[204]),
     row("GET", "/api/v1/auth/me", Who::AnyUser, &[200]),
-    row("POST", "/api/v1/organizations", Who::AnyUser, &[201]),
+    row("POST", "/api/v1/organizations", Who::Person, &[201]),
     row("GET", "/api/v1/organizations", Who::AnyUser, &[200]),
     row("GET", "/api/v1/organizations/{id}", Who::Member, &[200]),
-    row("POST", "/api/v1/organizations/join", Who::AnyUser, &[200]),
+    row("POST", "/api/v1/organizations/join", Who::Person, &[200]),
     row(
         "POST",
         "/api/v1/organizations/{id}/invites",
@@ -101,6 +103,30 @@ const TABLE: &[Row] = &[
         "/api/v1/organizations/{id}/members/{user_id}",
         Who::OrgAdminOrSelf,
         &[204],
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{id}/tokens",
+        Who::OrgAdmin,
+        &[201],
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/tokens",
+        Who::OrgAdmin,
+        &[200],
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}/tokens/{token_id}",
+        Who::OrgAdmin,
+        &[204],
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/audit",
+        Who::OrgAdmin,
+        &[200],
     ),
     row("POST", "/api/v1/clusters", Who::OrgAdmin, &[201]),
     row("GET", "/api/v1/clusters", Who::AnyUser, &[200]),
@@ -154,9 +180,18 @@ enum Persona {
     Admin,
     /// Admin of another organization.
     Outsider,
+    /// The organization's API tokens: developer and viewer.
+    DevToken,
+    ViewerToken,
+    /// A developer token of the organization, revoked.
+    RevokedToken,
+    /// A developer token of the organization, past its expiry.
+    ExpiredToken,
+    /// A developer token of another organization.
+    OutsiderToken,
 }
 
-const PERSONAS: [Persona; 10] = [
+const PERSONAS: [Persona; 15] = [
     Persona::NoToken,
     Persona::Expired,
     Persona::BadSignature,
@@ -167,6 +202,11 @@ const PERSONAS: [Persona; 10] = [
     Persona::Developer,
     Persona::Admin,
     Persona::Outsider,
+    Persona::DevToken,
+    Persona::ViewerToken,
+    Persona::RevokedToken,
+    Persona::ExpiredToken,
+    Persona::OutsiderToken,
 ];
 
 impl Persona {
@@ -182,14 +222,36 @@ impl Persona {
             Persona::Developer => "dev",
             Persona::Admin => "admin",
             Persona::Outsider => "outsider",
+            Persona::DevToken => "devtoken",
+            Persona::ViewerToken => "viewtoken",
+            Persona::RevokedToken => "revoked",
+            Persona::ExpiredToken => "exptoken",
+            Persona::OutsiderToken => "othertoken",
         }
     }
 
     fn is_authenticated(self) -> bool {
         matches!(
             self,
-            Persona::Viewer | Persona::Developer | Persona::Admin | Persona::Outsider
+            Persona::Viewer
+                | Persona::Developer
+                | Persona::Admin
+                | Persona::Outsider
+                | Persona::DevToken
+                | Persona::ViewerToken
+                | Persona::OutsiderToken
         )
+    }
+
+    fn is_token(self) -> bool {
+        matches!(
+            self,
+            Persona::DevToken | Persona::ViewerToken | Persona::OutsiderToken
+        )
+    }
+
+    fn is_outsider(self) -> bool {
+        matches!(self, Persona::Outsider | Persona::OutsiderToken)
     }
 }
 
@@ -200,18 +262,16 @@ fn expected(row: &Row, persona: Persona) -> Vec<u16> {
         Who::Docs | Who::Public => row.ok.to_vec(),
         _ if !persona.is_authenticated() => vec![401],
         Who::AnyUser => row.ok.to_vec(),
-        Who::Member => match persona {
-            Outsider => vec![404],
-            _ => row.ok.to_vec(),
-        },
+        Who::Person if persona.is_token() => vec![403],
+        Who::Person => row.ok.to_vec(),
+        _ if persona.is_outsider() => vec![404],
+        Who::Member => row.ok.to_vec(),
         Who::Deployer => match persona {
-            Outsider => vec![404],
-            Viewer => vec![403],
+            Viewer | ViewerToken => vec![403],
             _ => row.ok.to_vec(),
         },
         Who::OrgAdmin | Who::OrgAdminOrSelf => match persona {
-            Outsider => vec![404],
-            Viewer | Developer => vec![403],
+            Viewer | Developer | DevToken | ViewerToken => vec![403],
             _ => row.ok.to_vec(),
         },
     }
@@ -365,6 +425,34 @@ async fn fresh_member(app: &TestApp, fx: &mut Fixture) -> (String, String) {
     (id.to_string(), token)
 }
 
+/// A new API token of the organization, made by its admin: (id, secret).
+async fn fresh_api_token(app: &TestApp, fx: &mut Fixture, role: &str) -> (String, String) {
+    let n = fx.next();
+    api_token_of(app, &fx.admin_token, &fx.org, &format!("api-{n}"), role).await
+}
+
+async fn api_token_of(
+    app: &TestApp,
+    admin_token: &str,
+    org: &str,
+    name: &str,
+    role: &str,
+) -> (String, String) {
+    let (status, token) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/tokens"),
+            Some(admin_token),
+            Some(json!({"name": name, "role": role})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    (
+        token["id"].as_str().unwrap().to_string(),
+        token["token"].as_str().unwrap().to_string(),
+    )
+}
+
 async fn fresh_cluster(app: &TestApp, fx: &mut Fixture) -> String {
     let n = fx.next();
     app.cluster(
@@ -515,6 +603,26 @@ async fn prepare(
                 format!("/api/v1/organizations/{org}/invites/{invite}"),
                 None,
             )
+        }
+        ("POST", "/api/v1/organizations/{id}/tokens") => {
+            let n = fx.next();
+            (
+                format!("/api/v1/organizations/{org}/tokens"),
+                Some(json!({"name": format!("token-{n}"), "role": "viewer"})),
+            )
+        }
+        ("GET", "/api/v1/organizations/{id}/tokens") => {
+            (format!("/api/v1/organizations/{org}/tokens"), None)
+        }
+        ("DELETE", "/api/v1/organizations/{id}/tokens/{token_id}") => {
+            let (token_id, _) = fresh_api_token(app, fx, "viewer").await;
+            (
+                format!("/api/v1/organizations/{org}/tokens/{token_id}"),
+                None,
+            )
+        }
+        ("GET", "/api/v1/organizations/{id}/audit") => {
+            (format!("/api/v1/organizations/{org}/audit"), None)
         }
         ("GET", "/api/v1/organizations/{id}/members") => {
             (format!("/api/v1/organizations/{org}/members"), None)
@@ -728,6 +836,26 @@ async fn fixture(app: &TestApp) -> Fixture {
     let (other_org, _) = app.organization(&outsider, "other-org").await;
     app.cluster(&outsider, &other_org, "theirs", 8.0, 8.0, 0)
         .await;
+    let (_, outsider_token) =
+        api_token_of(app, &outsider, &other_org, "their-ci", "developer").await;
+    let (_, dev_token) = api_token_of(app, &admin, &org, "ci", "developer").await;
+    let (_, viewer_token) = api_token_of(app, &admin, &org, "dashboard", "viewer").await;
+    let (revoked_id, revoked_token) = api_token_of(app, &admin, &org, "gone", "developer").await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/organizations/{org}/tokens/{revoked_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (expired_id, expired_token) = api_token_of(app, &admin, &org, "old", "developer").await;
+    sqlx::query("UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(expired_id.parse::<Uuid>().unwrap())
+        .execute(&app.db)
+        .await
+        .expect("expire a token");
     let (host, _) = quick_user(app, "host").await;
     let host_token = shared::auth::jwt::issue_access_token(&app.state.config, host).unwrap();
     let (_, lobby_code) = app.organization(&host_token, "lobby").await;
@@ -811,6 +939,11 @@ async fn fixture(app: &TestApp) -> Fixture {
         (Persona::Developer, Some(developer)),
         (Persona::Admin, Some(admin)),
         (Persona::Outsider, Some(outsider)),
+        (Persona::DevToken, Some(dev_token)),
+        (Persona::ViewerToken, Some(viewer_token)),
+        (Persona::RevokedToken, Some(revoked_token)),
+        (Persona::ExpiredToken, Some(expired_token)),
+        (Persona::OutsiderToken, Some(outsider_token)),
     ];
     fx
 }
@@ -852,7 +985,7 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
                 };
             }
             let mut problems = shape_problems(&outcome);
-            if persona == Persona::Outsider && outcome.status < 300 {
+            if persona.is_outsider() && outcome.status < 300 {
                 for secret in fx
                     .secrets
                     .iter()
@@ -925,18 +1058,18 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
 
     // Naming the organization in a query string or a body, rather than the path, is the same.
     let org = fx.org.clone();
-    let by_org_query: [(&str, String, Option<Value>, [u16; 4]); 3] = [
+    let by_org_query: [(&str, String, Option<Value>, [u16; 7]); 3] = [
         (
             "GET /clusters?organization_id=",
             format!("/api/v1/clusters?organization_id={org}"),
             None,
-            [200, 200, 200, 404],
+            [200, 200, 200, 404, 200, 200, 404],
         ),
         (
             "GET /deployments?organization_id=",
             format!("/api/v1/deployments?organization_id={org}"),
             None,
-            [200, 200, 200, 404],
+            [200, 200, 200, 404, 200, 200, 404],
         ),
         (
             "POST /deployments {organization_id}",
@@ -945,7 +1078,7 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
                 json!({"organization_id": org, "name": "by-org", "image": "busybox:1.36",
                         "resources": {"cpu_cores": 0.1}}),
             ),
-            [403, 202, 202, 404],
+            [403, 202, 202, 404, 403, 202, 404],
         ),
     ];
     for (label, path, body, statuses) in by_org_query {
@@ -956,6 +1089,9 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
             Persona::Developer,
             Persona::Admin,
             Persona::Outsider,
+            Persona::ViewerToken,
+            Persona::DevToken,
+            Persona::OutsiderToken,
         ]
         .into_iter()
         .zip(statuses)
@@ -971,7 +1107,7 @@ async fn every_route_answers_every_caller_as_the_contract_says(db: PgPool) {
             )
             .await;
             let mut problems = shape_problems(&outcome);
-            if persona == Persona::Outsider && outcome.status < 300 {
+            if persona.is_outsider() && outcome.status < 300 {
                 problems.push("answered an outsider".into());
             }
             cells.push(Cell {

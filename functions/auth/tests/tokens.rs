@@ -264,3 +264,42 @@ async fn me_lists_my_organizations_with_my_role(db: PgPool) {
         ])
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn rotating_the_signing_key_logs_nobody_out(db: PgPool) {
+    let before = test_state(db.clone());
+    let (_, old_token) = user_with_token(&before, "ada").await;
+    // Rotated: a new signing key, the old one kept as a previous key.
+    let rotated = AppState::new(
+        db.clone(),
+        config_with(|c| {
+            c.jwt_previous_secrets = vec![c.jwt_secret.clone()];
+            c.jwt_secret = "the-next-signing-secret-which-is-long-enough"
+                .to_string()
+                .into();
+        }),
+        None,
+    );
+    let me_old = me(&rotated, &old_token).await;
+    assert_eq!(me_old.status(), 200, "{}", body_json(&me_old));
+    assert_eq!(body_json(&me_old)["kind"], "user");
+    let new_token = access_token(&login(&rotated, "ada").await).to_string();
+    let header = |token: &str| -> Value {
+        serde_json::from_slice(&b64_decode(token.split('.').next().unwrap())).unwrap()
+    };
+    assert_ne!(header(&new_token)["kid"], header(&old_token)["kid"]);
+    assert!(header(&new_token)["kid"].is_string());
+    assert_eq!(me(&rotated, &new_token).await.status(), 200);
+    // The rotation finished: the old key dropped, its tokens stop working, new ones go on.
+    let finished = AppState::new(
+        db,
+        config_with(|c| {
+            c.jwt_secret = "the-next-signing-secret-which-is-long-enough"
+                .to_string()
+                .into();
+        }),
+        None,
+    );
+    assert_problem(&me(&finished, &old_token).await, 401);
+    assert_eq!(me(&finished, &new_token).await.status(), 200);
+}

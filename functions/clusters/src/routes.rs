@@ -3,12 +3,13 @@
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use shared::auth::RateLimitedCaller;
+use shared::audit::{self, Target};
+use shared::auth::{Caller, RateLimitedCaller};
 use shared::error::violated_constraint;
 use shared::http::extract::{ClusterId, Json, Query};
 use shared::http::{json, no_content, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, Action};
+use shared::rbac::{authorize, readable, Action};
 use shared::resources::ResourcesDto;
 use shared::snapshot;
 use shared::validate::Errors;
@@ -77,14 +78,8 @@ pub async fn create(
     caller: RateLimitedCaller,
     Json(body): Json<CreateCluster>,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state.db,
-        caller.id,
-        body.organization_id,
-        Action::Administer,
-        "organization",
-    )
-    .await?;
+    let org = body.organization_id;
+    authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
     let mut errors = Errors::new();
     let name = errors.name("name", &body.name, 100);
     let capacity = ResourcesDto {
@@ -94,22 +89,31 @@ pub async fn create(
     }
     .to_resources("", &mut errors);
     errors.finish()?;
+    let mut tx = state.db.begin().await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO clusters (id, organization_id, name, cpu_millis, ram_mgib, gpu)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         Uuid::now_v7(),
-        body.organization_id,
+        org,
         name,
         capacity.cpu_millis,
         capacity.ram_mgib,
         capacity.gpu
     )
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|err| match violated_constraint(&err) {
         Some("clusters_organization_id_name_key") => name_taken(),
         _ => err.into(),
     })?;
+    let target = Target {
+        kind: "cluster",
+        id,
+        name: Some(&name),
+    };
+    let detail = serde_json::json!({"capacity": ResourcesDto::from(capacity)});
+    audit::record(&mut tx, org, &caller, "cluster.created", target, detail).await?;
+    tx.commit().await?;
     let cluster = view::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
@@ -131,24 +135,29 @@ pub async fn list(
     caller: RateLimitedCaller,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(org) = query.organization_id {
-        authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
-    }
-    let clusters = view::list_visible(&state.db, caller.id, query.organization_id).await?;
+    let scope = readable(&state.db, &caller, query.organization_id).await?;
+    let clusters = view::list_visible(&state.db, scope).await?;
     Ok(json(StatusCode::OK, &clusters))
 }
 
 /// Loads a cluster the caller may act on; another organization's cluster is 404.
 async fn visible_cluster(
     state: &AppState,
-    user: Uuid,
+    caller: &Caller,
     id: Uuid,
     action: Action,
 ) -> Result<Cluster, ApiError> {
     let cluster = view::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
-    authorize(&state.db, user, cluster.organization_id, action, "cluster").await?;
+    authorize(
+        &state.db,
+        caller,
+        cluster.organization_id,
+        action,
+        "cluster",
+    )
+    .await?;
     Ok(cluster)
 }
 
@@ -162,7 +171,7 @@ pub async fn get(
     ClusterId(id): ClusterId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let cluster = visible_cluster(&state, caller.id, id, Action::Read).await?;
+    let cluster = visible_cluster(&state, &caller, id, Action::Read).await?;
     Ok(json(StatusCode::OK, &cluster))
 }
 
@@ -178,7 +187,7 @@ pub async fn update(
     caller: RateLimitedCaller,
     body: Result<Json<UpdateCluster>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let cluster = visible_cluster(&state, caller.id, id, Action::Administer).await?;
+    let cluster = visible_cluster(&state, &caller, id, Action::Administer).await?;
     // The body is judged after visibility: an outsider learns nothing from a 422.
     let Json(body) = body?;
     let mut errors = Errors::new();
@@ -225,10 +234,29 @@ pub async fn update(
         }
         _ => err.into(),
     })?;
-    tx.commit().await?;
-    let cluster = view::find(&state.db, id)
+    let after = view::find_in(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
+    let target = Target {
+        kind: "cluster",
+        id,
+        name: Some(&after.name),
+    };
+    let detail = serde_json::json!({
+        "old": {"name": cluster.name, "capacity": cluster.capacity},
+        "new": {"name": after.name, "capacity": after.capacity},
+    });
+    audit::record(
+        &mut tx,
+        cluster.organization_id,
+        &caller,
+        "cluster.updated",
+        target,
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    let cluster = after;
     let trigger = ScheduleRequest {
         organization_id: cluster.organization_id,
         deployment_id: None,
@@ -249,7 +277,7 @@ pub async fn delete(
     ClusterId(id): ClusterId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let cluster = visible_cluster(&state, caller.id, id, Action::Administer).await?;
+    let cluster = visible_cluster(&state, &caller, id, Action::Administer).await?;
     let mut tx = state.db.begin().await?;
     // The row lock makes a concurrent submission to this cluster wait for us (its foreign key
     // check needs a share lock), so nothing can slip in between the check and the delete.
@@ -270,6 +298,21 @@ pub async fn delete(
     sqlx::query!("DELETE FROM clusters WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
+    let target = Target {
+        kind: "cluster",
+        id,
+        name: Some(&cluster.name),
+    };
+    let detail = serde_json::json!({"capacity": cluster.capacity});
+    audit::record(
+        &mut tx,
+        cluster.organization_id,
+        &caller,
+        "cluster.deleted",
+        target,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(no_content())
 }

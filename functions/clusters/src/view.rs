@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::rbac::Scope;
 use shared::resources::{Resources, ResourcesDto};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -55,29 +56,33 @@ impl From<ClusterRow> for Cluster {
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Cluster>> {
-    Ok(by_ids(db, &[id]).await?.pop())
+    let mut conn = db.acquire().await?;
+    find_in(&mut conn, id).await
 }
 
-/// Clusters of every organization `user` belongs to, optionally of one organization only.
-pub async fn list_visible(
-    db: &PgPool,
-    user: Uuid,
-    organization: Option<Uuid>,
-) -> sqlx::Result<Vec<Cluster>> {
+/// The cluster as this connection (a transaction, say) sees it.
+pub async fn find_in(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cluster>> {
+    Ok(by_ids(conn, &[id]).await?.pop())
+}
+
+/// Clusters of the organizations `scope` covers.
+pub async fn list_visible(db: &PgPool, scope: Scope) -> sqlx::Result<Vec<Cluster>> {
+    let (member, organization) = scope.binds();
+    let mut conn = db.acquire().await?;
     let ids = sqlx::query_scalar!(
         "SELECT c.id FROM clusters c
-         JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $1
-         WHERE ($2::uuid IS NULL OR c.organization_id = $2)",
-        user,
+         WHERE c.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1
+                                     UNION ALL SELECT $2::uuid)",
+        member,
         organization
     )
-    .fetch_all(db)
+    .fetch_all(&mut *conn)
     .await?;
-    by_ids(db, &ids).await
+    by_ids(&mut conn, &ids).await
 }
 
 /// The read model, stated once: these clusters as the API shows them, oldest first.
-async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Cluster>> {
+async fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Cluster>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -91,7 +96,7 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Cluster>> {
            ORDER BY c.created_at, c.id"#,
         ids
     )
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(Cluster::from).collect())
 }

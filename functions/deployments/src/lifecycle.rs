@@ -5,7 +5,7 @@ use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json as json_value;
-use shared::auth::RateLimitedCaller;
+use shared::auth::{Caller, RateLimitedCaller};
 use shared::http::extract::{DeploymentId, Json};
 use shared::http::{json, Response};
 use shared::queue::{nudge, ScheduleRequest};
@@ -45,7 +45,7 @@ pub async fn cancel(
     DeploymentId(id): DeploymentId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let deployment = visible(&state, caller.id, id, Action::Deploy).await?;
+    let deployment = visible(&state, &caller, id, Action::Deploy).await?;
     let reason = json_value!({"code": "cancelled", "message": "cancelled by a user"});
     let mut tx = state.db.begin().await?;
     // A pass holds these locks from its snapshot to its commit, so it never evicts anyone for a
@@ -55,10 +55,13 @@ pub async fn cancel(
         r#"WITH done AS (
                UPDATE deployments SET status = 'cancelled', finished_at = now(), reason = $2
                WHERE id = $1 AND status = 'pending' RETURNING id)
-           INSERT INTO deployment_events (deployment_id, type, detail)
-           SELECT id, 'cancelled', 'cancelled while pending' FROM done RETURNING deployment_id"#,
+           INSERT INTO deployment_events (deployment_id, type, detail, actor_kind, actor_id, actor_name)
+           SELECT id, 'cancelled', 'cancelled while pending', $3, $4, name
+           FROM done, actor_name($3, $4) AS name RETURNING deployment_id"#,
         id,
-        reason
+        reason,
+        caller.kind(),
+        caller.id()
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -67,6 +70,7 @@ pub async fn cancel(
     if !cancelled_pending {
         finish_running(
             &state,
+            &caller,
             id,
             DeploymentStatus::Cancelled,
             reason,
@@ -90,7 +94,7 @@ pub async fn complete(
     caller: RateLimitedCaller,
     body: Result<Json<CompleteRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let deployment = visible(&state, caller.id, id, Action::Deploy).await?;
+    let deployment = visible(&state, &caller, id, Action::Deploy).await?;
     let Json(body) = body?;
     if body
         .message
@@ -133,6 +137,7 @@ pub async fn complete(
     };
     finish_running(
         &state,
+        &caller,
         id,
         status,
         reason.unwrap_or(serde_json::Value::Null),
@@ -142,10 +147,12 @@ pub async fn complete(
     respond_and_nudge(&state, deployment.organization_id, id, status.as_str()).await
 }
 
-/// Moves a running deployment to a final status and frees its capacity, in one statement.
-/// The cluster row is locked first: the same order the scheduler takes, so no deadlock.
+/// Moves a running deployment to a final status and frees its capacity, in one statement,
+/// with an event naming `caller`. The cluster row is locked first: the same order the
+/// scheduler takes, so no deadlock.
 async fn finish_running(
     state: &AppState,
+    caller: &Caller,
     id: Uuid,
     status: DeploymentStatus,
     reason: serde_json::Value,
@@ -171,13 +178,16 @@ async fn finish_running(
                    UPDATE deployments SET status = $3, finished_at = now(), reason = $4
                    WHERE id = $1 AND status = 'running' AND cluster_id = $2
                    RETURNING id)
-               INSERT INTO deployment_events (deployment_id, type, detail)
-               SELECT done.id, $3, $5 FROM done RETURNING deployment_id"#,
+               INSERT INTO deployment_events (deployment_id, type, detail, actor_kind, actor_id, actor_name)
+               SELECT done.id, $3, $5, $6, $7, name FROM done, actor_name($6, $7) AS name
+               RETURNING deployment_id"#,
             id,
             cluster,
             status as DeploymentStatus,
             reason,
-            detail
+            detail,
+            caller.kind(),
+            caller.id()
         )
         .fetch_optional(&mut *tx)
         .await?;

@@ -5,15 +5,15 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::auth::RateLimitedCaller;
+use shared::auth::{Caller, RateLimitedCaller};
 use shared::http::extract::{DeploymentId, Query};
 use shared::http::{json, Response};
-use shared::rbac::{authorize, Action};
+use shared::rbac::{authorize, readable, Action};
 use shared::status::DeploymentStatus;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
-use crate::view::{self, Deployment, ListFilter};
+use crate::view::{self, Actor, Deployment, ListFilter};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -48,6 +48,8 @@ pub struct Event {
     pub event_type: String,
     pub detail: String,
     pub related_deployment_id: Option<Uuid>,
+    /// Who did it (submitted, cancelled, completed); null for the scheduler's own decisions.
+    pub actor: Option<Actor>,
 }
 
 fn encode_cursor(d: &Deployment) -> String {
@@ -94,17 +96,14 @@ pub async fn list(
         ),
         None => None,
     };
-    if let Some(org) = q.organization_id {
-        authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
-    }
     let filter = ListFilter {
-        organization_id: q.organization_id,
+        scope: readable(&state.db, &caller, q.organization_id).await?,
         cluster_id: q.cluster_id,
         status,
         before,
         limit: limit + 1,
     };
-    let mut items = view::list_visible(&state.db, caller.id, &filter).await?;
+    let mut items = view::list_visible(&state.db, &filter).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(encode_cursor)
@@ -117,7 +116,7 @@ pub async fn list(
 /// Loads a deployment the caller may act on; another organization's is 404.
 pub async fn visible(
     state: &AppState,
-    user: Uuid,
+    caller: &Caller,
     id: Uuid,
     action: Action,
 ) -> Result<Deployment, ApiError> {
@@ -126,7 +125,7 @@ pub async fn visible(
         .ok_or_else(|| ApiError::not_found("deployment"))?;
     authorize(
         &state.db,
-        user,
+        caller,
         deployment.organization_id,
         action,
         "deployment",
@@ -147,7 +146,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        &visible(&state, caller.id, id, Action::Read).await?,
+        &visible(&state, &caller, id, Action::Read).await?,
     ))
 }
 
@@ -161,14 +160,22 @@ pub async fn events(
     DeploymentId(id): DeploymentId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    visible(&state, caller.id, id, Action::Read).await?;
-    let events = sqlx::query_as!(
-        Event,
-        r#"SELECT at, type AS event_type, detail, related_deployment_id
-           FROM deployment_events WHERE deployment_id = $1 ORDER BY id"#,
+    visible(&state, &caller, id, Action::Read).await?;
+    let events: Vec<Event> = sqlx::query!(
+        "SELECT at, type, detail, related_deployment_id, actor_kind, actor_id, actor_name
+         FROM deployment_events WHERE deployment_id = $1 ORDER BY id",
         id
     )
     .fetch_all(&state.db)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| Event {
+        at: r.at,
+        event_type: r.r#type,
+        detail: r.detail,
+        related_deployment_id: r.related_deployment_id,
+        actor: Actor::from_columns(r.actor_kind, r.actor_id, r.actor_name),
+    })
+    .collect();
     Ok(json(StatusCode::OK, &events))
 }

@@ -8,12 +8,12 @@ use http::HeaderMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::auth::RateLimitedCaller;
+use shared::auth::{Caller, RateLimitedCaller};
 use shared::error::violated_constraint;
 use shared::http::extract::Json;
 use shared::http::{header_str, json, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, Action};
+use shared::rbac::{authorize, readable, Action};
 use shared::resources::{Resources, ResourcesDto};
 use shared::scheduling::{self, DependencyState, Pending};
 use shared::status::DeploymentStatus;
@@ -78,7 +78,7 @@ enum Fit {
 /// Checks the body and the caller's right to deploy; says whether it can ever fit.
 async fn accept(
     state: &AppState,
-    caller: RateLimitedCaller,
+    caller: &Caller,
     body: &SubmitDeployment,
 ) -> Result<(Accepted, Fit), ApiError> {
     let mut errors = Errors::new();
@@ -120,7 +120,7 @@ async fn accept(
     let organization_id = resolve_organization(state, caller, body).await?;
     authorize(
         &state.db,
-        caller.id,
+        caller,
         organization_id,
         Action::Deploy,
         "organization",
@@ -182,16 +182,19 @@ async fn accept(
 /// The organization named by `cluster_id`, `organization_id`, or the caller's only one.
 async fn resolve_organization(
     state: &AppState,
-    caller: RateLimitedCaller,
+    caller: &Caller,
     body: &SubmitDeployment,
 ) -> Result<Uuid, ApiError> {
+    let (member, only) = readable(&state.db, caller, None).await?.binds();
     if let Some(cluster) = body.cluster_id {
         let org = sqlx::query_scalar!(
             "SELECT c.organization_id FROM clusters c
-             JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $2
-             WHERE c.id = $1",
+             WHERE c.id = $1
+               AND c.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $2
+                                         UNION ALL SELECT $3::uuid)",
             cluster,
-            caller.id
+            member,
+            only
         )
         .fetch_optional(&state.db)
         .await?
@@ -207,9 +210,12 @@ async fn resolve_organization(
     if let Some(org) = body.organization_id {
         return Ok(org);
     }
+    if let Some(org) = only {
+        return Ok(org);
+    }
     let orgs = sqlx::query_scalar!(
         "SELECT organization_id FROM memberships WHERE user_id = $1 LIMIT 2",
-        caller.id
+        member
     )
     .fetch_all(&state.db)
     .await?;
@@ -249,11 +255,11 @@ pub async fn submit(
     let key = idempotency_key(&headers)?;
     let print = fingerprint(&body);
     if let Some(key) = &key {
-        if let Some(existing) = replay(&state, caller, key, &print).await? {
+        if let Some(existing) = replay(&state, &caller, key, &print).await? {
             return Ok(accepted_response(&existing));
         }
     }
-    let (d, fit) = accept(&state, caller, &body).await?;
+    let (d, fit) = accept(&state, &caller, &body).await?;
     if let Fit::Never(why) = fit {
         return Err(ApiError::validation("resources", why));
     }
@@ -262,9 +268,9 @@ pub async fn submit(
     let mut tx = state.db.begin().await?;
     let inserted = sqlx::query!(
         r#"INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
-                                  priority, max_runtime_seconds, created_by, idempotency_key, request_fingerprint,
-                                  reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                  priority, max_runtime_seconds, created_by, submitted_by_token,
+                                  idempotency_key, request_fingerprint, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                  '{"code": "queued", "message": "waiting for the scheduler to consider it"}')"#,
         id,
         d.organization_id,
@@ -276,7 +282,8 @@ pub async fn submit(
         d.resources.gpu,
         d.priority,
         d.max_runtime_seconds,
-        caller.id,
+        caller.user_id(),
+        caller.token_id(),
         key,
         print
     )
@@ -285,9 +292,9 @@ pub async fn submit(
     if let Err(err) = inserted {
         return match (violated_constraint(&err), &key) {
             // A concurrent retry with the same key won the race: answer as it did.
-            (Some("deployments_created_by_idempotency_key_key"), Some(key)) => {
+            (Some("deployments_submitter_idempotency_key_key"), Some(key)) => {
                 drop(tx);
-                let existing = replay(&state, caller, key, &print)
+                let existing = replay(&state, &caller, key, &print)
                     .await?
                     .ok_or_else(|| ApiError::Unexpected(err.into()))?;
                 Ok(accepted_response(&existing))
@@ -306,9 +313,13 @@ pub async fn submit(
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
-        "INSERT INTO deployment_events (deployment_id, type, detail) VALUES ($1, 'submitted', $2)",
+        "INSERT INTO deployment_events (deployment_id, type, detail, actor_kind, actor_id, actor_name)
+         SELECT $1, 'submitted', format('submitted by %s %s with priority %s', $2, name, $4::int), $2, $3, name
+         FROM actor_name($2, $3) AS name",
         id,
-        format!("submitted with priority {}", d.priority)
+        caller.kind(),
+        caller.id(),
+        d.priority
     )
     .execute(&mut *tx)
     .await?;
@@ -356,13 +367,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// The deployment an earlier request with this key created, if the request was the same.
 async fn replay(
     state: &AppState,
-    caller: RateLimitedCaller,
+    caller: &Caller,
     key: &str,
     print: &[u8],
 ) -> Result<Option<Deployment>, ApiError> {
     let Some(row) = sqlx::query!(
-        "SELECT id, request_fingerprint FROM deployments WHERE created_by = $1 AND idempotency_key = $2",
-        caller.id,
+        "SELECT id, request_fingerprint FROM deployments WHERE submitter_id = $1 AND idempotency_key = $2",
+        caller.id(),
         key
     )
     .fetch_optional(&state.db)
@@ -381,7 +392,7 @@ async fn replay(
     // A replay answers only someone who may still deploy there (a removed member gets 404).
     authorize(
         &state.db,
-        caller.id,
+        caller,
         existing.organization_id,
         Action::Deploy,
         "deployment",
@@ -412,7 +423,7 @@ pub async fn dry_run(
     caller: RateLimitedCaller,
     Json(body): Json<SubmitDeployment>,
 ) -> Result<Response, ApiError> {
-    let (d, fit) = accept(&state, caller, &body).await?;
+    let (d, fit) = accept(&state, &caller, &body).await?;
     if let Fit::Never(why) = fit {
         let reason = serde_json::json!({"code": "exceeds_capacity", "message": why});
         return Ok(json(

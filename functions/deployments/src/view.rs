@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::rbac::Scope;
 use shared::resources::{Resources, ResourcesDto};
 use shared::status::DeploymentStatus;
 use sqlx::PgPool;
@@ -31,10 +32,37 @@ pub struct Deployment {
     pub depends_on: Vec<Uuid>,
     pub preemption_count: i32,
     pub max_runtime_seconds: Option<i32>,
+    /// The id of whoever submitted it: a user's, or an API token's.
     pub created_by: Uuid,
+    pub submitted_by: Actor,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A person or an API token, as a deployment or an event names them.
+#[derive(Serialize, utoipa::ToSchema, Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `user` or `token`.
+    pub kind: String,
+    pub id: Uuid,
+    /// The username, or the token's name.
+    pub name: String,
+}
+
+impl Actor {
+    /// From an event's nullable actor columns (all set or all null).
+    pub fn from_columns(
+        kind: Option<String>,
+        id: Option<Uuid>,
+        name: Option<String>,
+    ) -> Option<Actor> {
+        Some(Actor {
+            kind: kind?,
+            id: id?,
+            name: name?,
+        })
+    }
 }
 
 pub struct DeploymentRow {
@@ -54,7 +82,9 @@ pub struct DeploymentRow {
     pub depends_on: Vec<Uuid>,
     pub preemption_count: i32,
     pub max_runtime_seconds: Option<i32>,
-    pub created_by: Uuid,
+    pub submitter_kind: String,
+    pub submitter_id: Uuid,
+    pub submitter_name: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -77,7 +107,12 @@ impl From<DeploymentRow> for Deployment {
             depends_on: r.depends_on,
             preemption_count: r.preemption_count,
             max_runtime_seconds: r.max_runtime_seconds,
-            created_by: r.created_by,
+            created_by: r.submitter_id,
+            submitted_by: Actor {
+                kind: r.submitter_kind,
+                id: r.submitter_id,
+                name: r.submitter_name,
+            },
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -90,7 +125,8 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Deployment>> {
 }
 
 pub struct ListFilter {
-    pub organization_id: Option<Uuid>,
+    /// The organizations to list from.
+    pub scope: Scope,
     pub cluster_id: Option<Uuid>,
     pub status: Option<DeploymentStatus>,
     /// Keyset cursor: rows strictly older than this (created_at, id).
@@ -98,26 +134,23 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// Deployments of the organizations `user` belongs to, newest first.
-pub async fn list_visible(
-    db: &PgPool,
-    user: Uuid,
-    f: &ListFilter,
-) -> sqlx::Result<Vec<Deployment>> {
+/// Deployments of the organizations the filter's scope covers, newest first.
+pub async fn list_visible(db: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Deployment>> {
+    let (member, organization) = f.scope.binds();
     let (before_at, before_id) = f
         .before
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let ids = sqlx::query_scalar!(
         r#"SELECT d.id FROM deployments d
-           JOIN memberships m ON m.organization_id = d.organization_id AND m.user_id = $1
-           WHERE ($2::uuid IS NULL OR d.organization_id = $2)
+           WHERE d.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1
+                                       UNION ALL SELECT $2::uuid)
              AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
              AND ($4::text IS NULL OR d.status = $4)
              AND ($5::timestamptz IS NULL OR (d.created_at, d.id) < ($5, $6))
            ORDER BY d.created_at DESC, d.id DESC
            LIMIT $7"#,
-        user,
-        f.organization_id,
+        member,
+        organization,
         f.cluster_id,
         f.status as Option<DeploymentStatus>,
         before_at,
@@ -145,7 +178,11 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
                   END AS queue_position,
                   ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
                         ORDER BY depends_on_id) AS "depends_on!",
-                  d.preemption_count, d.max_runtime_seconds, d.created_by, d.created_at, d.started_at, d.finished_at
+                  d.preemption_count, d.max_runtime_seconds,
+                  CASE WHEN d.created_by IS NULL THEN 'token' ELSE 'user' END AS "submitter_kind!",
+                  d.submitter_id AS "submitter_id!",
+                  COALESCE(actor_name(CASE WHEN d.created_by IS NULL THEN 'token' ELSE 'user' END, d.submitter_id), '') AS "submitter_name!",
+                  d.created_at, d.started_at, d.finished_at
            FROM deployments d WHERE d.id = ANY($1)
            ORDER BY d.created_at DESC, d.id DESC"#,
         ids

@@ -2,7 +2,10 @@
 //! handlers by utoipa-axum), merged here under one title, security scheme and problem format.
 //! The merged document is committed as `functions/docs/openapi.json`; a test keeps it current.
 
-use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
+    SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -12,7 +15,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(shared::error::Problem, shared::error::FieldError, shared::resources::ResourcesDto)),
     tags(
         (name = "auth", description = "Accounts and tokens"),
-        (name = "organizations", description = "Organizations, invites and members"),
+        (name = "organizations", description = "Organizations, invites, members and the audit log"),
+        (name = "tokens", description = "Organization API tokens for CI pipelines, agents and scripts"),
         (name = "clusters", description = "Clusters and their capacity"),
         (name = "deployments", description = "Submitting and following deployments"),
         (name = "docs", description = "This documentation"),
@@ -36,7 +40,8 @@ pub fn assemble(
     doc
 }
 
-/// "Authorize" in Swagger UI logs in through the password flow of `/api/v1/auth/login`.
+/// "Authorize" in Swagger UI logs in through the password flow of `/api/v1/auth/login`, or
+/// takes an organization API token (`hvt_...`): every authenticated operation accepts either.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -49,6 +54,32 @@ impl Modify for BearerAuth {
                 Scopes::new(),
             ))])),
         );
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An organization API token (`hvt_...`), made by an admin with \
+                         POST /api/v1/organizations/{id}/tokens",
+                    ))
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if let Some(security) = operation.security.as_mut().filter(|s| !s.is_empty()) {
+                    security.push(SecurityRequirement::new("api_token", Vec::<String>::new()));
+                }
+            }
+        }
     }
 }
 

@@ -5,10 +5,11 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::audit::{self, Target};
 use shared::auth::{token, RateLimitedCaller};
 use shared::http::extract::{InviteId, JsonOrDefault, OrganizationId};
 use shared::http::{json, no_content, Response};
-use shared::rbac::{authorize, Action, Role};
+use shared::rbac::{authorize, person, Action, Role};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
 use sqlx::{Postgres, Transaction};
@@ -95,14 +96,7 @@ pub async fn create(
     caller: RateLimitedCaller,
     body: Result<JsonOrDefault<CreateInvite>, ApiError>,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state.db,
-        caller.id,
-        org,
-        Action::Administer,
-        "organization",
-    )
-    .await?;
+    authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
     let JsonOrDefault(body) = body?;
     let mut errors = Errors::new();
     let hours = body.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
@@ -122,12 +116,21 @@ pub async fn create(
     let invite = insert_invite(
         &mut tx,
         org,
-        caller.id,
+        person(&caller)?,
         body.role.unwrap_or(Role::Developer),
         Some(Utc::now() + Duration::hours(hours)),
         body.max_uses.map(|n| n as i32), // validated above to 1..=100000
     )
     .await?;
+    let target = Target {
+        kind: "invite",
+        id: invite.id,
+        name: None,
+    };
+    // Never the code itself.
+    let detail = serde_json::json!({
+        "role": invite.role, "expires_at": invite.expires_at, "max_uses": invite.max_uses});
+    audit::record(&mut tx, org, &caller, "invite.created", target, detail).await?;
     tx.commit().await?;
     Ok(json(StatusCode::CREATED, &invite))
 }
@@ -142,14 +145,7 @@ pub async fn list(
     OrganizationId(org): OrganizationId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state.db,
-        caller.id,
-        org,
-        Action::Administer,
-        "organization",
-    )
-    .await?;
+    authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
     let invites: Vec<Invite> = sqlx::query!(
         r#"SELECT id, role AS "role: Role", expires_at, max_uses, uses, revoked_at, created_at
            FROM invite_codes WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"#,
@@ -182,22 +178,33 @@ pub async fn revoke(
     InviteId(invite): InviteId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state.db,
-        caller.id,
-        org,
-        Action::Administer,
-        "organization",
-    )
-    .await?;
+    authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
+    let mut tx = state.db.begin().await?;
     let found = sqlx::query!(
-        "UPDATE invite_codes SET revoked_at = COALESCE(revoked_at, now())
-         WHERE id = $1 AND organization_id = $2 RETURNING id",
+        r#"SELECT revoked_at IS NOT NULL AS "revoked!", role AS "role: Role" FROM invite_codes
+           WHERE id = $1 AND organization_id = $2 FOR UPDATE"#,
         invite,
         org
     )
-    .fetch_optional(&state.db)
-    .await?;
-    found.ok_or_else(|| ApiError::not_found("invite"))?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("invite"))?;
+    // Revoking twice is harmless, and only the first time changes anything (or is recorded).
+    if !found.revoked {
+        sqlx::query!(
+            "UPDATE invite_codes SET revoked_at = now() WHERE id = $1",
+            invite
+        )
+        .execute(&mut *tx)
+        .await?;
+        let target = Target {
+            kind: "invite",
+            id: invite,
+            name: None,
+        };
+        let detail = serde_json::json!({"role": found.role});
+        audit::record(&mut tx, org, &caller, "invite.revoked", target, detail).await?;
+    }
+    tx.commit().await?;
     Ok(no_content())
 }

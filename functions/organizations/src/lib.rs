@@ -1,9 +1,12 @@
-//! `/api/v1/organizations/*`: organizations, joining by invite, invites and members.
+//! `/api/v1/organizations/*`: organizations, joining by invite, invites, members, API tokens
+//! and the audit log.
 
+pub mod audit_log;
 pub mod invites;
 pub mod join;
 pub mod members;
 pub mod orgs;
+pub mod tokens;
 
 shared::http_routes!(
     orgs::create,
@@ -16,4 +19,8 @@ shared::http_routes!(
     members::list,
     members::change_role,
     members::remove,
+    tokens::create,
+    tokens::list,
+    tokens::revoke,
+    audit_log::list,
 );

@@ -6,6 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::audit::{self, Target};
 use shared::auth::RateLimitedCaller;
 use shared::http::extract::{Json, MemberId, OrganizationId};
 use shared::http::{json, no_content, Response};
@@ -37,7 +38,7 @@ pub async fn list(
     OrganizationId(org): OrganizationId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
+    authorize(&state.db, &caller, org, Action::Read, "organization").await?;
     let members = sqlx::query_as!(
         Member,
         r#"SELECT m.user_id, u.username, m.role AS "role: Role", m.joined_at
@@ -64,14 +65,7 @@ pub async fn change_role(
     caller: RateLimitedCaller,
     body: Result<Json<ChangeRole>, ApiError>,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state.db,
-        caller.id,
-        org,
-        Action::Administer,
-        "organization",
-    )
-    .await?;
+    authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
     let Json(body) = body?;
     let mut tx = lock_organization(&state, org).await?;
     let current = member_role(&mut tx, org, user).await?;
@@ -91,6 +85,15 @@ pub async fn change_role(
     )
     .fetch_one(&mut *tx)
     .await?;
+    if current != body.role {
+        let target = Target {
+            kind: "member",
+            id: user,
+            name: Some(&member.username),
+        };
+        let detail = serde_json::json!({"old_role": current, "new_role": body.role});
+        audit::record(&mut tx, org, &caller, "member.role_changed", target, detail).await?;
+    }
     tx.commit().await?;
     Ok(json(StatusCode::OK, &member))
 }
@@ -107,22 +110,37 @@ pub async fn remove(
     MemberId(user): MemberId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    if caller.id != user {
-        authorize(
-            &state.db,
-            caller.id,
-            org,
-            Action::Administer,
-            "organization",
-        )
-        .await?;
-    } else if role_in(&state.db, caller.id, org).await?.is_none() {
+    let leaving = caller.user_id() == Some(user);
+    if !leaving {
+        authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
+    } else if role_in(&state.db, &caller, org).await?.is_none() {
         return Err(ApiError::not_found("organization"));
     }
     let mut tx = lock_organization(&state, org).await?;
-    if member_role(&mut tx, org, user).await? == Role::Admin {
+    let role = member_role(&mut tx, org, user).await?;
+    if role == Role::Admin {
         ensure_another_admin(&mut tx, org).await?;
     }
+    let target = Target {
+        kind: "member",
+        id: user,
+        name: None,
+    };
+    // Recorded before the row goes, while the target's name is still one query away.
+    let action = if leaving {
+        "member.left"
+    } else {
+        "member.removed"
+    };
+    audit::record(
+        &mut tx,
+        org,
+        &caller,
+        action,
+        target,
+        serde_json::json!({"role": role}),
+    )
+    .await?;
     sqlx::query!(
         "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2",
         org,

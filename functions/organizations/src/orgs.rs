@@ -4,12 +4,14 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::audit::{self, Target};
 use shared::auth::RateLimitedCaller;
 use shared::http::extract::{Json, OrganizationId};
 use shared::http::{json, with_header, Response};
-use shared::rbac::{authorize, Action, Role};
+use shared::rbac::{authorize, memberships, person, Action, Role};
 use shared::validate::Errors;
 use shared::{ApiError, AppState};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::invites::insert_invite;
@@ -44,16 +46,18 @@ pub struct Organization {
     pub created_at: DateTime<Utc>,
 }
 
-/// Create an organization; the caller becomes its admin.
+/// Create an organization; the caller becomes its admin. A person only (an API token is 403).
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", security(("bearer" = [])),
     request_body = CreateOrganization,
     responses((status = 201, body = CreatedOrganization), (status = 401, body = shared::error::Problem),
+              (status = 403, description = "an API token", body = shared::error::Problem),
               (status = 422, body = shared::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: RateLimitedCaller,
     Json(body): Json<CreateOrganization>,
 ) -> Result<Response, ApiError> {
+    let user = person(&caller)?;
     let mut errors = Errors::new();
     let name = errors.name("name", &body.name, 100);
     errors.finish()?;
@@ -63,18 +67,32 @@ pub async fn create(
         "INSERT INTO organizations (id, name, created_by) VALUES ($1, $2, $3) RETURNING id, created_at",
         Uuid::now_v7(),
         name,
-        caller.id
+        user
     )
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!(
         "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
         org.id,
-        caller.id
+        user
     )
     .execute(&mut *tx)
     .await?;
-    let invite = insert_invite(&mut tx, org.id, caller.id, Role::Developer, None, None).await?;
+    let invite = insert_invite(&mut tx, org.id, user, Role::Developer, None, None).await?;
+    let target = Target {
+        kind: "organization",
+        id: org.id,
+        name: Some(&name),
+    };
+    audit::record(
+        &mut tx,
+        org.id,
+        &caller,
+        "organization.created",
+        target,
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
 
     let body = CreatedOrganization {
@@ -99,23 +117,26 @@ pub async fn list(
     State(state): State<AppState>,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
+    let roles: HashMap<Uuid, Role> = memberships(&state.db, &caller).await?.into_iter().collect();
+    let ids: Vec<Uuid> = roles.keys().copied().collect();
     let rows = sqlx::query!(
-        r#"SELECT o.id, o.name, o.created_at, m.role AS "role: Role",
+        r#"SELECT o.id, o.name, o.created_at,
                   (SELECT count(*) FROM memberships x WHERE x.organization_id = o.id) AS "member_count!"
-           FROM memberships m JOIN organizations o ON o.id = m.organization_id
-           WHERE m.user_id = $1 ORDER BY o.created_at, o.id"#,
-        caller.id
+           FROM organizations o WHERE o.id = ANY($1) ORDER BY o.created_at, o.id"#,
+        &ids
     )
     .fetch_all(&state.db)
     .await?;
     let orgs: Vec<Organization> = rows
         .into_iter()
-        .map(|r| Organization {
-            id: r.id,
-            name: r.name,
-            role: r.role,
-            member_count: r.member_count,
-            created_at: r.created_at,
+        .filter_map(|r| {
+            Some(Organization {
+                id: r.id,
+                role: *roles.get(&r.id)?,
+                name: r.name,
+                member_count: r.member_count,
+                created_at: r.created_at,
+            })
         })
         .collect();
     Ok(json(StatusCode::OK, &orgs))
@@ -131,7 +152,7 @@ pub async fn get(
     OrganizationId(org): OrganizationId,
     caller: RateLimitedCaller,
 ) -> Result<Response, ApiError> {
-    let role = authorize(&state.db, caller.id, org, Action::Read, "organization").await?;
+    let role = authorize(&state.db, &caller, org, Action::Read, "organization").await?;
     let row = sqlx::query!(
         r#"SELECT o.id, o.name, o.created_at,
                   (SELECT count(*) FROM memberships x WHERE x.organization_id = o.id) AS "member_count!"

@@ -116,6 +116,10 @@ path_id!(
     /// `{user_id}` of `/api/v1/organizations/{id}/members/{user_id}`.
     MemberId, "user_id", "member", "member_id"
 );
+path_id!(
+    /// `{token_id}` of `/api/v1/organizations/{id}/tokens/{token_id}`.
+    TokenId, "token_id", "token", "token_id"
+);
 
 async fn path_param<S: Send + Sync>(
     parts: &mut Parts,

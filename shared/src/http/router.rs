@@ -19,7 +19,23 @@ pub fn finish(router: Router) -> Router {
         .fallback(|| async { route_not_found() })
         // No `Allow` here: axum adds the methods the path does allow.
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed(Vec::new()) })
+        .layer(middleware::map_response(|r| async { safe_headers(r) }))
         .layer(middleware::from_fn(in_request_span))
+}
+
+/// Every answer: `nosniff`, and `no-store` unless the handler chose its own caching. API
+/// answers are per caller and some carry secrets (tokens, invite codes), which no cache
+/// should keep (RFC 6749 §5.1). The local server applies it to the answers it gives itself.
+pub fn safe_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// One span per request; the extractors record the organization, cluster and deployment ids
@@ -34,6 +50,7 @@ async fn in_request_span(req: axum::extract::Request, next: Next) -> Response {
         deployment_id = tracing::field::Empty,
         invite_id = tracing::field::Empty,
         member_id = tracing::field::Empty,
+        token_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;

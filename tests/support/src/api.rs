@@ -98,3 +98,20 @@ pub async fn patch(state: &AppState, who: &User, path: &str, body: Value) -> Res
 pub async fn delete(state: &AppState, who: &User, path: &str) -> Response {
     send(state, TestRequest::delete(path).bearer(&who.token).build()).await
 }
+
+/// Creates an API token of `org` as its admin `admin`; the returned caller sends the token's
+/// secret as its bearer token (its `id` is the token's id, its `name` the token's name).
+pub async fn api_token(state: &AppState, admin: &User, org: Uuid, name: &str, role: &str) -> User {
+    let path = format!("{ORGS}/{org}/tokens");
+    let response = post(state, admin, &path, json!({"name": name, "role": role})).await;
+    let body = body_json(&response);
+    assert_eq!(response.status(), 201, "{body}");
+    User {
+        id: body["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .expect("a token id"),
+        name: name.to_string(),
+        token: body["token"].as_str().expect("a secret").to_string(),
+    }
+}
