@@ -61,6 +61,8 @@ pub struct UpdateCluster {
 pub struct ListQuery {
     /// Only this organization's clusters.
     pub organization_id: Option<Uuid>,
+    /// Only the cluster with exactly this name (unique within an organization).
+    pub name: Option<String>,
 }
 
 fn name_taken() -> ApiError {
@@ -136,7 +138,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let scope = readable(&state.db, &caller, query.organization_id).await?;
-    let clusters = view::list_visible(&state.db, scope).await?;
+    let clusters = view::list_visible(&state.db, scope, query.name.as_deref()).await?;
     Ok(json(StatusCode::OK, &clusters))
 }
 

@@ -65,16 +65,22 @@ pub async fn find_in(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<C
     Ok(by_ids(conn, &[id]).await?.pop())
 }
 
-/// Clusters of the organizations `scope` covers.
-pub async fn list_visible(db: &PgPool, scope: Scope) -> sqlx::Result<Vec<Cluster>> {
+/// Clusters of the organizations `scope` covers, only those called `name` when it is given.
+pub async fn list_visible(
+    db: &PgPool,
+    scope: Scope,
+    name: Option<&str>,
+) -> sqlx::Result<Vec<Cluster>> {
     let (member, organization) = scope.binds();
     let mut conn = db.acquire().await?;
     let ids = sqlx::query_scalar!(
         "SELECT c.id FROM clusters c
          WHERE c.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1
-                                     UNION ALL SELECT $2::uuid)",
+                                     UNION ALL SELECT $2::uuid)
+           AND ($3::text IS NULL OR c.name = $3)",
         member,
-        organization
+        organization,
+        name
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -141,3 +141,36 @@ async fn viewers_and_developers_can_read_clusters(db: PgPool) {
         assert_eq!(list, json!([cluster.clone()]));
     }
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn list_filters_by_exact_name_within_my_organizations(db: PgPool) {
+    let state = test_state(db);
+    let (ada, first) = solo(&state, "ada").await;
+    let (second, _) = common::org(&state, &ada, "second").await;
+    let (bob, bobs) = solo(&state, "bob").await;
+    let gpu = create_cluster(&state, &ada, first, "gpu", 1.0, 1.0, 0).await;
+    create_cluster(&state, &ada, first, "gpu-2", 1.0, 1.0, 0).await;
+    let other = create_cluster(&state, &ada, second, "gpu", 1.0, 1.0, 0).await;
+    create_cluster(&state, &bob, bobs, "gpu", 1.0, 1.0, 0).await;
+
+    let named = expect(
+        &get(&state, &ada, &format!("{CLUSTERS}?name=gpu")).await,
+        200,
+    );
+    assert_eq!(ids(&named), [uuid_of(&gpu["id"]), uuid_of(&other["id"])]);
+    let in_second = expect(
+        &get(
+            &state,
+            &ada,
+            &format!("{CLUSTERS}?name=gpu&organization_id={second}"),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(ids(&in_second), [uuid_of(&other["id"])]);
+    let none = expect(
+        &get(&state, &ada, &format!("{CLUSTERS}?name=gp")).await,
+        200,
+    );
+    assert_eq!(ids(&none), Vec::<Uuid>::new());
+}

@@ -26,6 +26,9 @@ pub struct ListQuery {
     pub cluster_id: Option<Uuid>,
     /// pending, running, succeeded, failed or cancelled.
     pub status: Option<String>,
+    /// Only deployments with exactly this name (names are not unique: a client resolving one
+    /// gets every match).
+    pub name: Option<String>,
     /// 1-200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -100,6 +103,7 @@ pub async fn list(
         scope: readable(&state.db, &caller, q.organization_id).await?,
         cluster_id: q.cluster_id,
         status,
+        name: q.name,
         before,
         limit: limit + 1,
     };

@@ -129,6 +129,7 @@ pub struct ListFilter {
     pub scope: Scope,
     pub cluster_id: Option<Uuid>,
     pub status: Option<DeploymentStatus>,
+    pub name: Option<String>,
     /// Keyset cursor: rows strictly older than this (created_at, id).
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -147,6 +148,7 @@ pub async fn list_visible(db: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Deplo
              AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
              AND ($4::text IS NULL OR d.status = $4)
              AND ($5::timestamptz IS NULL OR (d.created_at, d.id) < ($5, $6))
+             AND ($8::text IS NULL OR d.name = $8)
            ORDER BY d.created_at DESC, d.id DESC
            LIMIT $7"#,
         member,
@@ -155,7 +157,8 @@ pub async fn list_visible(db: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Deplo
         f.status as Option<DeploymentStatus>,
         before_at,
         before_id,
-        f.limit
+        f.limit,
+        f.name.as_deref()
     )
     .fetch_all(db)
     .await?;

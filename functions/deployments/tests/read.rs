@@ -370,3 +370,33 @@ async fn viewers_can_read_but_not_cancel_or_complete(db: PgPool) {
     assert_eq!(common::resources(&c["allocated"]), (1.0, 1.0, 0));
     assert_eq!(c["running_count"], 1);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn name_filter_matches_exactly_and_returns_every_deployment_of_that_name(db: PgPool) {
+    let state = test_state(db);
+    let (ada, org) = solo(&state, "ada").await;
+    let (bob, bobs) = solo(&state, "bob").await;
+    let c = uuid_of(&create_cluster(&state, &ada, org, "c", 4.0, 8.0, 0).await["id"]);
+    let b = uuid_of(&create_cluster(&state, &bob, bobs, "b", 4.0, 8.0, 0).await["id"]);
+    let first = submit_id(&state, &ada, deployment(Some(c), "train", 1.0, 1.0, 0)).await;
+    submit_id(&state, &ada, deployment(Some(c), "train-2", 1.0, 1.0, 0)).await;
+    submit_id(&state, &ada, deployment(Some(c), "Train", 1.0, 1.0, 0)).await;
+    let again = submit_id(&state, &ada, deployment(Some(c), "train", 1.0, 1.0, 0)).await;
+    // Bob's deployment of the same name is not visible to Ada.
+    submit_id(&state, &bob, deployment(Some(b), "train", 1.0, 1.0, 0)).await;
+
+    assert_eq!(ids(&list(&state, &ada, "name=train").await), [again, first]);
+    assert_eq!(
+        ids(&list(
+            &state,
+            &ada,
+            &format!("name=train&organization_id={org}&status=pending")
+        )
+        .await),
+        [again, first]
+    );
+    assert_eq!(
+        ids(&list(&state, &ada, "name=tra").await),
+        Vec::<Uuid>::new()
+    );
+}
