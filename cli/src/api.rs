@@ -82,7 +82,16 @@ impl Api {
             request
         };
         if let Some(token) = &self.token {
-            return self.finish(build(token));
+            return match self.finish(build(token)) {
+                Err(Error::Api {
+                    status: 401,
+                    detail,
+                    ..
+                }) => Err(Error::NotLoggedIn(format!(
+                    "the API token in HV_TOKEN was refused: {detail}"
+                ))),
+                other => other,
+            };
         }
         let bearer = self.access_token()?;
         match self.finish(build(&bearer)) {

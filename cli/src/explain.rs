@@ -60,6 +60,7 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
     let base = format!("/api/v1/deployments?organization_id={}&limit=200", org.id);
     let running = items(ctx, &format!("{base}&status=running"))?;
     let pending = items(ctx, &format!("{base}&status=pending"))?;
+    let names = crate::resolve::Names::of(&ctx.api, &org);
     let status = str_of(&d, "status");
     let mut lines: Vec<String> = Vec::new();
     let mut report = json!({"deployment": d});
@@ -80,7 +81,11 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
             ));
             let reason = &d["reason"];
             if let Some(message) = reason["message"].as_str() {
-                lines.push(format!("Why: {message} ({}).", str_of(reason, "code")));
+                lines.push(format!(
+                    "Why: {} ({}).",
+                    names.humanize(message),
+                    str_of(reason, "code")
+                ));
             }
             let shortfall = &reason["shortfall"];
             if shortfall.is_object() {
@@ -116,17 +121,36 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
                     }
                 }
             }
-            // Who holds the capacity it lacks: running work on the cluster(s) it could use.
+            // Dependencies it waits for, with where each stands.
+            for dep in d["depends_on"].as_array().into_iter().flatten() {
+                if let Some(dep_id) = dep.as_str() {
+                    if let Ok(dep) = ctx.api.get(&format!("/api/v1/deployments/{dep_id}")) {
+                        lines.push(format!(
+                            "It depends on {}, which is {}.",
+                            str_of(&dep, "name"),
+                            str_of(&dep, "status")
+                        ));
+                    }
+                }
+            }
+            // Who holds the capacity it lacks: running work on the cluster(s) it could use
+            // that uses some of what is short.
             let holders: Vec<&Value> = running
                 .iter()
                 .filter(|r| wanted.is_none_or(|w| r["cluster_id"].as_str() == Some(w)))
-                .filter(|r| !shortfall.is_object() || holds_some_of(r, shortfall))
+                .filter(|r| shortfall.is_object() && holds_some_of(r, shortfall))
                 .collect();
             if !holders.is_empty() {
                 lines.push("Holding the capacity it needs:".into());
                 for h in &holders {
+                    // Only strictly lower priority work can be preempted to make room.
+                    let note = if h["priority"].as_i64() < d["priority"].as_i64() {
+                        "; lower priority, so it can be preempted for this one"
+                    } else {
+                        ""
+                    };
                     lines.push(format!(
-                        "  - {} on {}, running for {}",
+                        "  - {} on {}, running for {}{note}",
                         describe(h),
                         cluster_name(&h["cluster_id"]).unwrap_or_else(|| "-".into()),
                         age(&h["started_at"]).trim_end_matches(" ago")
@@ -189,7 +213,7 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
         _ => {
             let why = d["reason"]["message"]
                 .as_str()
-                .map(|m| format!(": {m}"))
+                .map(|m| format!(": {}", names.humanize(m)))
                 .unwrap_or_default();
             lines.push(format!(
                 "{} has finished: {status} at {}{why}.",

@@ -7,6 +7,7 @@
 use crate::api::Api;
 use crate::error::{Error, Result};
 use crate::output::str_of;
+use crate::resolve::Names;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use std::io::IsTerminal;
@@ -79,7 +80,13 @@ impl Progress {
 }
 
 /// Waits for deployment `id`; the deployment as last seen, or why waiting failed.
-pub fn wait(api: &Api, id: &str, until: Until, timeout: Option<Duration>) -> Result<Value> {
+pub fn wait(
+    api: &Api,
+    names: &Names,
+    id: &str,
+    until: Until,
+    timeout: Option<Duration>,
+) -> Result<Value> {
     let started = Instant::now();
     let mut progress = Progress::new();
     let outcome = loop {
@@ -87,7 +94,7 @@ pub fn wait(api: &Api, id: &str, until: Until, timeout: Option<Duration>) -> Res
             Ok(d) => d,
             Err(e) => break Err(e),
         };
-        progress.show(progress_line(&d));
+        progress.show(names.humanize(&progress_line(&d)));
         let status = str_of(&d, "status");
         match status {
             "failed" | "cancelled" => {
@@ -118,7 +125,7 @@ pub fn wait(api: &Api, id: &str, until: Until, timeout: Option<Duration>) -> Res
                 break Err(Error::TimedOut(format!(
                     "gave up after {}s: {}",
                     limit.as_secs(),
-                    progress_line(&d)
+                    names.humanize(&progress_line(&d))
                 )));
             }
         }

@@ -47,6 +47,16 @@ enum Command {
     },
     /// End the session, server-side too.
     Logout,
+    /// Create an account (then `hv login`).
+    Register {
+        #[arg(long, short)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Who the API thinks you are, and the current organization.
     Whoami,
     /// Organizations: list, create, use, join, members, invite.
@@ -119,6 +129,11 @@ fn run(cli: Cli) -> error::Result<()> {
             password_stdin,
         } => auth::login(ctx, api, username, password_stdin),
         Command::Logout => auth::logout(&ctx),
+        Command::Register {
+            username,
+            email,
+            password_stdin,
+        } => auth::register(&ctx, &username, &email, password_stdin),
         Command::Whoami => auth::whoami(&ctx),
         Command::Org(command) => org::org(&ctx, command),
         Command::Token(command) => org::token(&ctx, command),
@@ -148,7 +163,18 @@ fn run(cli: Cli) -> error::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which here means "cannot be placed": usage errors are 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -139,3 +139,36 @@ pub fn deployment_name(api: &Api, id: &str) -> String {
         .map(|d| str_of(&d, "name").to_string())
         .unwrap_or_else(|_| id.to_string())
 }
+
+/// Ids the API puts in its sentences ("needs 2 more GPUs on cluster 0193…"), as names.
+#[derive(Default)]
+pub struct Names(Vec<(String, String)>);
+
+impl Names {
+    /// The organization's clusters and its most recent deployments.
+    pub fn of(api: &Api, org: &OrgRef) -> Names {
+        let mut names = Vec::new();
+        if let Ok(clusters) = api.get(&format!("/api/v1/clusters?organization_id={}", org.id)) {
+            for c in clusters.as_array().into_iter().flatten() {
+                names.push((str_of(c, "id").to_string(), str_of(c, "name").to_string()));
+            }
+        }
+        let recent = format!("/api/v1/deployments?organization_id={}&limit=200", org.id);
+        if let Ok(page) = api.get(&recent) {
+            for d in page["items"].as_array().into_iter().flatten() {
+                names.push((str_of(d, "id").to_string(), str_of(d, "name").to_string()));
+            }
+        }
+        Names(names)
+    }
+
+    pub fn humanize(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (id, name) in &self.0 {
+            if text.contains(id.as_str()) {
+                text = text.replace(id.as_str(), name);
+            }
+        }
+        text
+    }
+}

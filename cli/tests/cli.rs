@@ -211,6 +211,12 @@ async fn a_spec_with_errors_gets_the_field_errors_in_words(db: PgPool) {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("priority: "), "{out:?}");
 
+    let out = hv
+        .run(&["submit", "--name", "", "--image", "busybox", "--cpu", "-1"])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("the request has 3 problems:\n  - name: must not be empty\n  - resources.cpu_cores: must be a number of at least 0\n  - resources: must ask for more than 0 of at least one resource"), "{out:?}");
+
     let typo = hv.spec("typo.yaml", "name: t\nimage: busybox\ngpus: 1\n");
     let out = hv.run(&["submit", "-f", &typo]).await;
     assert_eq!(out.code, 1, "{out:?}");
@@ -294,9 +300,13 @@ async fn a_wait_that_times_out_exits_5_and_explain_names_the_shortfall_and_holde
     );
     assert!(
         text.contains(
-            "Holding the capacity it needs:\n  - hog (priority 70, 8 CPU, 2 GPU) on gpu-a"
+            "Holding the capacity it needs:\n  - hog (priority 70, 8 CPU, 2 GPU) on gpu-a, running for"
         ),
         "{text}"
+    );
+    assert!(
+        !text.contains("lower priority"),
+        "hog outranks the waiter: {text}"
     );
     assert!(
         text.contains("A dry-run now says: It would wait in the queue on cluster gpu-a"),
@@ -436,6 +446,49 @@ async fn names_that_match_nothing_or_several_are_errors_and_no_login_is_exit_4(d
         )
         .await;
     assert_eq!(out.code, 4, "{out:?}");
+
+    let out = nobody
+        .run_with_stdin(
+            &[
+                "register",
+                "-u",
+                "frank",
+                "--email",
+                "f@example.com",
+                "--password-stdin",
+            ],
+            "short",
+        )
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "hv: password: must be at least 8 characters"
+    );
+    let out = nobody
+        .run_with_stdin(
+            &[
+                "register",
+                "-u",
+                "newbie",
+                "--email",
+                "n@example.com",
+                "--password-stdin",
+            ],
+            common::PASSWORD,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = nobody
+        .run_with_stdin(
+            &["login", "-u", "newbie", "--password-stdin"],
+            common::PASSWORD,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    // A usage mistake is exit 1, never 2 (which means "cannot be placed").
+    let out = nobody.run(&["submit", "--bogus"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
 
     let hv = team(&app, "frank").await;
     let out = hv.run(&["get", "nope"]).await;

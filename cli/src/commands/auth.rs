@@ -46,12 +46,7 @@ pub fn login(
     if username.is_empty() {
         return Err(Error::other("a username is needed to log in"));
     }
-    let password = if password_stdin {
-        read_line("")?
-    } else {
-        rpassword::prompt_password("Password: ")
-            .map_err(|e| Error::other(format!("cannot read the password: {e}")))?
-    };
+    let password = password(password_stdin)?;
     let mut api = Api::new(config)?;
     api.base = chosen;
     let body = json!({"username": username, "password": password});
@@ -81,6 +76,32 @@ pub fn login(
         config.save()?;
     }
     eprintln!("Logged in to {} as {username}.", api.base);
+    Ok(())
+}
+
+fn password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        return read_line("");
+    }
+    // Straight from the terminal, without echo; never from the command line (shell history).
+    rpassword::prompt_password("Password: ").map_err(|e| {
+        Error::other(format!(
+            "cannot read the password without echo ({e}): use --password-stdin"
+        ))
+    })
+}
+
+pub fn register(ctx: &Ctx, username: &str, email: &str, password_stdin: bool) -> Result<()> {
+    let password = password(password_stdin)?;
+    let user = ctx.api.anonymous(
+        Method::POST,
+        "/api/v1/auth/register",
+        &json!({"username": username, "email": email, "password": password}),
+    )?;
+    if output::structured(ctx.format, &user)? {
+        return Ok(());
+    }
+    eprintln!("Registered {username}: now `hv login --username {username}`.");
     Ok(())
 }
 

@@ -14,22 +14,22 @@ pub enum ClusterCommand {
     /// Register a cluster (admins).
     Create {
         name: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cpu: f64,
         /// RAM in GiB.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         ram: f64,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         gpu: i64,
     },
     /// Change a cluster's capacity (refused below what is allocated).
     Resize {
         cluster: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cpu: Option<f64>,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         ram: Option<f64>,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         gpu: Option<i64>,
     },
     /// Remove a cluster with nothing pending or running on it.

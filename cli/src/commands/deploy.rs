@@ -22,15 +22,16 @@ pub struct SubmitArgs {
     name: Option<String>,
     #[arg(long)]
     image: Option<String>,
-    #[arg(long)]
+    // Negative numbers are let through: the API's field errors say what is wrong with them.
+    #[arg(long, allow_negative_numbers = true)]
     cpu: Option<f64>,
     /// RAM in GiB.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     ram: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     gpu: Option<i64>,
     /// 1-100, higher runs first (default 50).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     priority: Option<i64>,
     /// Name or id (default: the scheduler picks).
     #[arg(long)]
@@ -240,7 +241,13 @@ pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<()> {
     let last = match args.wait {
         Some(until) => {
             // Show the final state even when waiting fails, then fail.
-            match follow::wait(&ctx.api, &id, until, args.timeout) {
+            match follow::wait(
+                &ctx.api,
+                &resolve::Names::of(&ctx.api, &org),
+                &id,
+                until,
+                args.timeout,
+            ) {
                 Ok(d) => d,
                 Err(e) => {
                     if let Ok(d) = ctx.api.get(&format!("/api/v1/deployments/{id}")) {
@@ -265,6 +272,10 @@ pub fn dry_run_words(ctx: &Ctx, result: &Value) -> String {
         .map(|c| format!(" on cluster {c}"))
         .unwrap_or_default();
     let reason = result["reason"]["message"].as_str().unwrap_or("");
+    let reason = match ctx.org() {
+        Ok(org) => resolve::Names::of(&ctx.api, &org).humanize(reason),
+        Err(_) => reason.to_string(),
+    };
     match str_of(result, "outcome") {
         "start" => {
             let victims: Vec<String> = result["would_preempt"]
@@ -350,9 +361,18 @@ pub fn ls(ctx: &Ctx, status: Option<String>, watch: bool, timeout: Option<Durati
         let clusters = cluster_names(ctx, &org);
         let mut first = true;
         return follow::watch_list(&ctx.api, &path, timeout, |d| {
-            if ctx.format != output::Format::Table {
-                let _ = output::structured(ctx.format, d);
-                return;
+            match ctx.format {
+                // One object per line as changes come: what `jq` reads from a stream.
+                output::Format::Json => {
+                    println!("{}", serde_json::to_string(d).unwrap_or_default());
+                    return;
+                }
+                output::Format::Yaml => {
+                    println!("---");
+                    let _ = output::structured(ctx.format, d);
+                    return;
+                }
+                output::Format::Table => {}
             }
             let mut table = output::table(&HEADER);
             table.add_row(row(d, &clusters));
@@ -445,6 +465,7 @@ pub fn events(
         output::structured(ctx.format, &events)?;
         return Ok(());
     }
+    let names = resolve::Names::of(&ctx.api, &org);
     let mut header = true;
     follow::events(&ctx.api, &id, follow_it, timeout, |event| {
         if ctx.format == output::Format::Json {
@@ -460,7 +481,7 @@ pub fn events(
             "{:<24} {:<18} {}",
             when(&event["at"]),
             str_of(event, "type"),
-            str_of(event, "detail")
+            names.humanize(str_of(event, "detail"))
         );
     })
 }
