@@ -89,7 +89,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-const SPEC_KEYS: [&str; 8] = [
+const SPEC_KEYS: [&str; 7] = [
     "name",
     "image",
     "resources",
@@ -97,7 +97,6 @@ const SPEC_KEYS: [&str; 8] = [
     "cluster",
     "depends_on",
     "max_runtime",
-    "organization",
 ];
 
 /// The spec file as JSON, with its keys checked (a typo is an error, not a silent default).
@@ -468,10 +467,18 @@ pub fn events(
     let names = resolve::Names::of(&ctx.api, &org);
     let mut header = true;
     follow::events(&ctx.api, &id, follow_it, timeout, |event| {
-        if ctx.format == output::Format::Json {
+        match ctx.format {
             // One JSON object per line while following: easy for `jq` to read as they come.
-            println!("{}", serde_json::to_string(event).unwrap_or_default());
-            return;
+            output::Format::Json => {
+                println!("{}", serde_json::to_string(event).unwrap_or_default());
+                return;
+            }
+            output::Format::Yaml => {
+                println!("---");
+                let _ = output::structured(ctx.format, event);
+                return;
+            }
+            output::Format::Table => {}
         }
         if header {
             println!("{:<24} {:<18} DETAIL", "TIME", "EVENT");
