@@ -13,6 +13,10 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export QUEUE_NAME ?= hypervisor-deployments
 export QUEUE_URL ?= $(AWS_ENDPOINT_URL)/queue/$(AWS_REGION)/000000000000/$(QUEUE_NAME)
+export WEBHOOK_QUEUE_NAME ?= hypervisor-webhooks
+export WEBHOOK_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/queue/$(AWS_REGION)/000000000000/$(WEBHOOK_QUEUE_NAME)
+# Local receivers (http://127.0.0.1:...) work in development; never set this in AWS.
+export WEBHOOK_ALLOW_PRIVATE ?= true
 export SWEEP_INTERVAL_SECONDS ?= 3
 export RATE_LIMIT_PER_MINUTE ?= 600
 export AUTH_RATE_LIMIT_PER_MINUTE ?= 10

@@ -3,6 +3,7 @@
 //! calling the same handler code the Lambdas run.
 
 pub mod config;
+pub mod notifier_loop;
 pub mod routes;
 pub mod scheduler_loop;
 pub mod server;

@@ -1,6 +1,6 @@
 //! `make dev`: the whole system on one port, in the foreground.
 
-use hypervisor_local::{config::LocalConfig, scheduler_loop, server, Routes};
+use hypervisor_local::{config::LocalConfig, notifier_loop, scheduler_loop, server, Routes};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,6 +26,20 @@ async fn main() -> anyhow::Result<()> {
             println!("scheduler: QUEUE_URL not set; sweeping every {every}s only");
         }
         parts.spawn(scheduler_loop::sweep_every(
+            state.clone(),
+            local.sweep_interval,
+        ));
+        // The notifier runs with the scheduler: neither serves HTTP.
+        if let Some(queue) = state.webhook_queue.clone() {
+            println!(
+                "notifier: consuming {} and sweeping every {every}s",
+                queue.url()
+            );
+            parts.spawn(notifier_loop::consume_queue(state.clone(), queue));
+        } else {
+            println!("notifier: WEBHOOK_QUEUE_URL not set; sweeping every {every}s only");
+        }
+        parts.spawn(notifier_loop::sweep_every(
             state.clone(),
             local.sweep_interval,
         ));

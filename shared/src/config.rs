@@ -27,6 +27,11 @@ pub struct Config {
     pub auth_rate_limit_per_minute: u32,
     /// Deployment queue; `None` leaves scheduling to the periodic sweep.
     pub queue_url: Option<String>,
+    /// Webhook queue (the notifier's); `None` leaves deliveries to the notifier's sweep.
+    pub webhook_queue_url: Option<String>,
+    /// `WEBHOOK_ALLOW_PRIVATE=true` (local development and tests only): webhooks may use plain
+    /// http and point at loopback and private addresses.
+    pub webhook_allow_private: bool,
     pub preemption_min_runtime_seconds: i64,
     /// `DB_SSL_ROOT_CERT`: the CA bundle that makes IAM connections `verify-full`.
     pub db_ssl_root_cert: Option<String>,
@@ -155,6 +160,8 @@ impl Config {
                 u32::MAX.into(),
             )? as u32,
             queue_url: settings.text("QUEUE_URL"),
+            webhook_queue_url: settings.text("WEBHOOK_QUEUE_URL"),
+            webhook_allow_private: settings.flag("WEBHOOK_ALLOW_PRIVATE", false)?,
             preemption_min_runtime_seconds: parsed("PREEMPTION_MIN_RUNTIME_SECONDS", 0, 0)?,
             db_ssl_root_cert: settings.text("DB_SSL_ROOT_CERT"),
             in_lambda: settings.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),

@@ -19,6 +19,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;
+pub mod webhook;
 pub mod whole_number;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub db: sqlx::PgPool,
     pub config: Arc<config::Config>,
     pub queue: Option<queue::Queue>,
+    /// The notifier's queue (webhook deliveries); `None`: the notifier's sweep only.
+    pub webhook_queue: Option<queue::Queue>,
     /// Set with `DB_IAM_AUTH=true`: renews the pool's IAM token.
     pub db_iam: Option<Arc<db::IamAuth>>,
 }
@@ -44,6 +47,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             queue,
+            webhook_queue: None,
             db_iam: None,
         }
     }
@@ -54,8 +58,10 @@ impl AppState {
         let config = config::Config::from_env()?;
         let (db, db_iam) = db::pool(&config).await?;
         let queue = config.queue_url.clone().map(queue::Queue::from_env);
+        let webhook_queue = config.webhook_queue_url.clone().map(queue::Queue::from_env);
         Ok(AppState {
             db_iam,
+            webhook_queue,
             ..AppState::new(db, config, queue)
         })
     }

@@ -16,6 +16,13 @@ pub struct ScheduleRequest {
     pub trigger: String,
 }
 
+/// A nudge to the notifier: deliveries are due (for one organization, or anywhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     /// Built on first use: most invocations (every read) never send, so init does not pay for
@@ -55,12 +62,22 @@ impl Queue {
     }
 
     pub async fn send(&self, request: &ScheduleRequest) -> anyhow::Result<()> {
-        let body = serde_json::to_string(request)?;
+        self.send_json(request, 0).await
+    }
+
+    /// Sends `body` as JSON, delivered no sooner than `delay_seconds` (0-900, SQS's range).
+    pub async fn send_json<T: Serialize>(
+        &self,
+        body: &T,
+        delay_seconds: i32,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::to_string(body)?;
         self.client()
             .await
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(delay_seconds.clamp(0, 900))
             .send()
             .await?;
         Ok(())
@@ -83,6 +100,20 @@ pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     if let Err(err) = outcome {
         tracing::warn!(error = %err, organization_id = %request.organization_id,
             trigger = %request.trigger, "could not enqueue a scheduling request; the sweep will pick it up");
+    }
+}
+
+/// Tells the notifier that deliveries are due, bounded like [`nudge`]; a lost one waits for the
+/// notifier's sweep.
+pub async fn nudge_notifier(queue: Option<&Queue>, request: DeliveryRequest, delay_seconds: i32) {
+    let Some(queue) = queue else { return };
+    let outcome =
+        match tokio::time::timeout(NUDGE_TIMEOUT, queue.send_json(&request, delay_seconds)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(anyhow::anyhow!("no answer within {NUDGE_TIMEOUT:?}")),
+        };
+    if let Err(err) = outcome {
+        tracing::warn!(error = %err, "could not enqueue a delivery request; the notifier's sweep will pick it up");
     }
 }
 

@@ -118,6 +118,11 @@ impl TestApp {
                 state.clone(),
                 queue.clone(),
             )),
+            tokio::spawn(hypervisor_local::notifier_loop::sweep_every(
+                state.clone(),
+                Duration::from_secs(1),
+            )),
+            // Last: start_without_sweep removes it.
             tokio::spawn(hypervisor_local::scheduler_loop::sweep_every(
                 state.clone(),
                 Duration::from_secs(2),

@@ -128,6 +128,36 @@ const TABLE: &[Row] = &[
         Who::OrgAdmin,
         &[200],
     ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/events",
+        Who::Member,
+        &[200],
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{id}/webhooks",
+        Who::OrgAdmin,
+        &[201],
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/webhooks",
+        Who::OrgAdmin,
+        &[200],
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}",
+        Who::OrgAdmin,
+        &[204],
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries",
+        Who::OrgAdmin,
+        &[200],
+    ),
     row("POST", "/api/v1/clusters", Who::OrgAdmin, &[201]),
     row("GET", "/api/v1/clusters", Who::AnyUser, &[200]),
     row("GET", "/api/v1/clusters/{id}", Who::Member, &[200]),
@@ -352,6 +382,8 @@ struct Fixture {
     running: String,
     pending: String,
     invite: String,
+    /// A webhook nobody's cell deletes (the deliveries cells read it).
+    webhook: String,
     /// A developer nobody's cell removes; PATCH member cells target them.
     spare_member: String,
     /// An invite code of a third organization nobody in the matrix belongs to.
@@ -423,6 +455,20 @@ async fn fresh_member(app: &TestApp, fx: &mut Fixture) -> (String, String) {
     let (id, token) = quick_user(app, &format!("member-{n}")).await;
     join(app, &token, &fx.org_code).await;
     (id.to_string(), token)
+}
+
+/// A new webhook of the organization, made by its admin: its id.
+async fn fresh_webhook(app: &TestApp, fx: &Fixture) -> String {
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/organizations/{}/webhooks", fx.org),
+            Some(&fx.admin_token),
+            Some(json!({"url": "https://hooks.example.com/fresh"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    hook["id"].as_str().unwrap().to_string()
 }
 
 /// A new API token of the organization, made by its admin: (id, secret).
@@ -623,6 +669,27 @@ async fn prepare(
         }
         ("GET", "/api/v1/organizations/{id}/audit") => {
             (format!("/api/v1/organizations/{org}/audit"), None)
+        }
+        ("GET", "/api/v1/organizations/{id}/events") => {
+            (format!("/api/v1/organizations/{org}/events"), None)
+        }
+        ("POST", "/api/v1/organizations/{id}/webhooks") => (
+            format!("/api/v1/organizations/{org}/webhooks"),
+            Some(json!({"url": "https://hooks.example.com/matrix"})),
+        ),
+        ("GET", "/api/v1/organizations/{id}/webhooks") => {
+            (format!("/api/v1/organizations/{org}/webhooks"), None)
+        }
+        ("DELETE", "/api/v1/organizations/{id}/webhooks/{webhook_id}") => {
+            let hook = fresh_webhook(app, fx).await;
+            (format!("/api/v1/organizations/{org}/webhooks/{hook}"), None)
+        }
+        ("GET", "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries") => {
+            let hook = fx.webhook.clone();
+            (
+                format!("/api/v1/organizations/{org}/webhooks/{hook}/deliveries"),
+                None,
+            )
         }
         ("GET", "/api/v1/organizations/{id}/members") => {
             (format!("/api/v1/organizations/{org}/members"), None)
@@ -868,6 +935,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         running: String::new(),
         pending: String::new(),
         invite: String::new(),
+        webhook: String::new(),
         spare_member: spare.to_string(),
         lobby_code,
         admin_name: "alice".into(),
@@ -891,6 +959,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     assert_eq!(pending["status"], "pending");
     fx.invite = fresh_invite(app, &fx).await;
+    fx.webhook = fresh_webhook(app, &fx).await;
     let admin_id = fx.admin_id;
     fx.refresh = login_refresh_token(app, &fx).await;
     fx.secrets = vec![
@@ -899,6 +968,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         fx.running.clone(),
         fx.pending.clone(),
         fx.invite.clone(),
+        fx.webhook.clone(),
         viewer_id,
     ];
 

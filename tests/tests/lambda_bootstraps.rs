@@ -114,6 +114,7 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("WEBHOOK_ALLOW_PRIVATE", "true".to_string()),
     ];
 
     let auth = Function::start("auth", &env).await;
@@ -155,6 +156,16 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
         .await;
     assert_eq!(status, 201);
     let org_id = org["id"].as_str().unwrap().to_string();
+    // A webhook nobody listens at: the notifier below must try it and schedule a retry.
+    let (status, hook) = orgs
+        .http(
+            "POST",
+            &format!("/api/v1/organizations/{org_id}/webhooks"),
+            Some(&token),
+            Some(json!({"url": "http://127.0.0.1:9/nobody-listens", "event_types": ["submitted"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
 
     let clusters = Function::start("clusters", &env).await;
     let (status, cluster) = clusters
@@ -265,4 +276,26 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     let (status, spec) = docs.http("GET", "/openapi.json", None, None).await;
     assert_eq!(status, 200);
     assert!(spec["paths"]["/api/v1/deployments"].is_object());
+
+    // The notifier: its scheduled sweep tries the two submissions' deliveries (nobody answers,
+    // so both wait for a retry); an SQS batch for the organization then finds nothing due.
+    let notifier = Function::start("notifier", &env).await;
+    let sweep = notifier
+        .api
+        .invoke(json!({"version": "0", "id": "2", "detail-type": "Scheduled Event", "source": "aws.events",
+                       "account": "000000000000", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
+                       "resources": [], "detail": {}}))
+        .await
+        .expect("the notifier answers");
+    assert_eq!(sweep, json!({"delivered": 0, "retrying": 2, "failed": 0}));
+    let batch = notifier
+        .api
+        .invoke(json!({"Records": [{
+            "messageId": "m1", "receiptHandle": "r1", "body": json!({"organization_id": org_id}).to_string(),
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:webhooks", "awsRegion": "us-east-1"
+        }]}))
+        .await
+        .expect("the notifier answers a batch");
+    assert_eq!(batch, json!({"delivered": 0, "retrying": 0, "failed": 0}));
 }

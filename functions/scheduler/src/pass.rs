@@ -31,7 +31,15 @@ pub async fn run_pass(state: &AppState, org: Uuid) -> anyhow::Result<PassSummary
             Err(err) if attempt < 4 && is_transient(&err) => {
                 tracing::warn!(organization_id = %org, attempt, error = %err, "retrying scheduling pass");
             }
-            other => return Ok(other?),
+            other => {
+                let summary = other?;
+                // The pass's events may have webhook deliveries due; so may the API's.
+                // Boxed: its future would otherwise nest inside every caller's.
+                if let Err(err) = Box::pin(shared::webhook::nudge_if_due(state, org)).await {
+                    tracing::warn!(organization_id = %org, error = %err, "could not check for due webhook deliveries");
+                }
+                return Ok(summary);
+            }
         }
     }
 }

@@ -120,6 +120,10 @@ path_id!(
     /// `{token_id}` of `/api/v1/organizations/{id}/tokens/{token_id}`.
     TokenId, "token_id", "token", "token_id"
 );
+path_id!(
+    /// `{webhook_id}` of `/api/v1/organizations/{id}/webhooks/{webhook_id}`.
+    WebhookId, "webhook_id", "webhook", "webhook_id"
+);
 
 async fn path_param<S: Send + Sync>(
     parts: &mut Parts,

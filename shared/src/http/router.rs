@@ -51,6 +51,7 @@ async fn in_request_span(req: axum::extract::Request, next: Next) -> Response {
         invite_id = tracing::field::Empty,
         member_id = tracing::field::Empty,
         token_id = tracing::field::Empty,
+        webhook_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
