@@ -1,8 +1,8 @@
 //! Watching a deployment change: `--wait`, `events -f` and `ls -w`.
 //!
-//! Polls the deployment and its events about once a second. When the organization event feed
-//! (DESIGN §8, `GET /api/v1/organizations/{id}/events?after=&wait=`) is available, only this
-//! module changes: `changes` becomes a long-poll on the feed.
+//! Between reads, a follower waits on the organization's event feed (DESIGN §8, a long-poll
+//! with `wait=`): it wakes as soon as anything happens in the organization, instead of polling
+//! on a timer. If the feed cannot be read (an older server), it falls back to a 1 s poll.
 
 use crate::api::Api;
 use crate::error::{Error, Result};
@@ -79,6 +79,84 @@ impl Progress {
     }
 }
 
+/// The organization's event feed, followed from where it ends.
+struct Feed {
+    org: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The longest a feed request holds (the API's maximum).
+const MAX_FEED_WAIT: Duration = Duration::from_secs(20);
+
+impl Feed {
+    fn new() -> Feed {
+        Feed {
+            org: None,
+            cursor: None,
+        }
+    }
+
+    /// Waits up to `max` for the next event of `org`, then returns (the caller reads again).
+    /// The first call only finds the feed's end and returns at once: an event between the
+    /// caller's read and that moment would otherwise not wake it.
+    fn wait(&mut self, api: &Api, org: &str, max: Duration) {
+        if self.org.as_deref() != Some(org) {
+            self.org = Some(org.to_string());
+            self.cursor = end_of_feed(api, org).ok();
+            if self.cursor.is_some() {
+                return;
+            }
+        }
+        let Some(cursor) = &self.cursor else {
+            std::thread::sleep(POLL.min(max));
+            return;
+        };
+        let wait = max.min(MAX_FEED_WAIT).as_secs().max(1);
+        let path =
+            format!("/api/v1/organizations/{org}/events?after={cursor}&wait={wait}&limit=500");
+        match api.get(&path) {
+            Ok(page) => {
+                if let Some(next) = page["next_cursor"].as_str() {
+                    self.cursor = Some(next.to_string());
+                }
+            }
+            Err(_) => std::thread::sleep(POLL.min(max)),
+        }
+    }
+}
+
+/// The cursor after the organization's newest event.
+fn end_of_feed(api: &Api, org: &str) -> Result<String> {
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(c) => format!("/api/v1/organizations/{org}/events?after={c}&limit=500"),
+            None => format!("/api/v1/organizations/{org}/events?limit=500"),
+        };
+        let page = api.get(&path)?;
+        let next = page["next_cursor"]
+            .as_str()
+            .ok_or_else(|| Error::other("the event feed gave no cursor"))?
+            .to_string();
+        if page["items"]
+            .as_array()
+            .is_none_or(|items| items.is_empty())
+        {
+            return Ok(next);
+        }
+        after = Some(next);
+    }
+}
+
+/// How long to wait before giving up at `timeout`, if there is one.
+fn remaining(started: Instant, timeout: Option<Duration>) -> Duration {
+    timeout.map_or(MAX_FEED_WAIT, |limit| {
+        limit
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100))
+    })
+}
+
 /// Waits for deployment `id`; the deployment as last seen, or why waiting failed.
 pub fn wait(
     api: &Api,
@@ -89,6 +167,7 @@ pub fn wait(
 ) -> Result<Value> {
     let started = Instant::now();
     let mut progress = Progress::new();
+    let mut feed = Feed::new();
     let outcome = loop {
         let d = match api.get(&format!("/api/v1/deployments/{id}")) {
             Ok(d) => d,
@@ -129,7 +208,11 @@ pub fn wait(
                 )));
             }
         }
-        std::thread::sleep(POLL);
+        feed.wait(
+            api,
+            str_of(&d, "organization_id"),
+            remaining(started, timeout),
+        );
     };
     progress.done();
     outcome
@@ -146,6 +229,7 @@ pub fn events(
 ) -> Result<()> {
     let started = Instant::now();
     let mut seen = 0;
+    let mut feed = Feed::new();
     loop {
         let events = api.get(&format!("/api/v1/deployments/{id}/events"))?;
         let events = events.as_array().cloned().unwrap_or_default();
@@ -168,7 +252,11 @@ pub fn events(
         if timeout.is_some_and(|limit| started.elapsed() >= limit) {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        feed.wait(
+            api,
+            str_of(&d, "organization_id"),
+            remaining(started, timeout),
+        );
     }
 }
 
@@ -182,6 +270,7 @@ pub fn watch_list(
 ) -> Result<()> {
     let started = Instant::now();
     let mut last: std::collections::HashMap<String, (String, String)> = Default::default();
+    let mut feed = Feed::new();
     loop {
         let page = api.get(path)?;
         let mut items = page["items"].as_array().cloned().unwrap_or_default();
@@ -199,6 +288,19 @@ pub fn watch_list(
         if timeout.is_some_and(|limit| started.elapsed() >= limit) {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        // The list names its organization; an empty one is polled until something shows up.
+        match organization_of(path) {
+            Some(org) => feed.wait(api, &org, remaining(started, timeout)),
+            None => std::thread::sleep(POLL),
+        }
     }
+}
+
+/// `organization_id=` of a list URL.
+fn organization_of(path: &str) -> Option<String> {
+    let query = path.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("organization_id="))
+        .map(str::to_string)
 }
