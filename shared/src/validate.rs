@@ -2,6 +2,26 @@
 
 use crate::error::{ApiError, FieldError};
 
+/// A whole-number query parameter: `default` when absent, else within `min..=max` (422 on
+/// `field` otherwise).
+pub fn bounded(
+    field: &str,
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let value = value.unwrap_or(default);
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Errors(Vec<FieldError>);
 

@@ -10,6 +10,7 @@ use shared::http::extract::{DeploymentId, Query};
 use shared::http::{json, Response};
 use shared::rbac::{authorize, readable, Action};
 use shared::status::DeploymentStatus;
+use shared::validate::bounded;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
@@ -78,13 +79,7 @@ pub async fn list(
     caller: RateLimitedCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = bounded("limit", q.limit, DEFAULT_LIMIT, 1, MAX_LIMIT)?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(DeploymentStatus::parse(s).ok_or_else(|| {

@@ -10,6 +10,7 @@ use shared::auth::RateLimitedCaller;
 use shared::http::extract::{OrganizationId, Query};
 use shared::http::{json, Response};
 use shared::rbac::{authorize, Action};
+use shared::validate::bounded;
 use shared::{ApiError, AppState};
 use uuid::Uuid;
 
@@ -90,13 +91,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     authorize(&state.db, &caller, org, Action::Administer, "organization").await?;
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = bounded("limit", q.limit, DEFAULT_LIMIT, 1, MAX_LIMIT)?;
     let before = match &q.cursor {
         Some(c) => Some(
             decode_cursor(c)

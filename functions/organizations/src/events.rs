@@ -17,6 +17,7 @@ use shared::http::extract::{OrganizationId, Query};
 use shared::http::{json, Response};
 use shared::rbac::{authorize, Action};
 use shared::status::DeploymentStatus;
+use shared::validate::bounded;
 use shared::{ApiError, AppState};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -110,20 +111,8 @@ pub async fn feed(
 ) -> Result<Response, ApiError> {
     authorize(&state.db, &caller, org, Action::Read, "organization").await?;
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    let wait = q.wait.unwrap_or(0);
-    if !(0..=MAX_WAIT_SECONDS).contains(&wait) {
-        return Err(ApiError::validation(
-            "wait",
-            format!("must be between 0 and {MAX_WAIT_SECONDS} seconds"),
-        ));
-    }
+    let limit = bounded("limit", q.limit, DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+    let wait = bounded("wait", q.wait, 0, 0, MAX_WAIT_SECONDS)?;
     let after = match &q.after {
         Some(c) => Position::decode(c)
             .ok_or_else(|| ApiError::validation("after", "is not a cursor this API gave"))?,
