@@ -6,6 +6,7 @@
 #   3. API load with wrk against the local server          this script
 #   4. cold start and size of the function bootstraps      benches/benches/cold_start.rs
 #   5. submit-to-running latency through HTTP→PG→SQS      benches/benches/submit_to_running.rs
+#   9. the event feed's idle long-poll, webhook delivery    benches/benches/events_and_webhooks.rs
 #
 # Everything is built first, then measured, so compilation does not overlap the measurements.
 # The generated part of BENCHMARKS.md sits between the BEGIN/END GENERATED markers; text outside
@@ -19,8 +20,8 @@
 #   BENCH_BOOTSTRAPS    release (cargo build --release → target/release/<bin>) or lambda
 #                       (cargo lambda build --release → target/lambda/<bin>/bootstrap) [release]
 #   WRK_DURATION, WRK_THREADS, WRK_CONNECTIONS   [15s, 2, 8]
-#   LATENCY_SUBMISSIONS [100]   COLD_START_RUNS [20]
-#   BENCH_ONLY          space-separated subset of: plan throughput api cold_start latency
+#   LATENCY_SUBMISSIONS [100]   COLD_START_RUNS [20]   FEED_WAITERS [20]   DELIVERIES [50]
+#   BENCH_ONLY          space-separated subset of: plan throughput api cold_start latency events
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +39,7 @@ BENCH_BOOTSTRAPS=${BENCH_BOOTSTRAPS:-release}
 WRK_DURATION=${WRK_DURATION:-15s}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-8}
-BENCH_ONLY=${BENCH_ONLY:-plan throughput api cold_start latency}
+BENCH_ONLY=${BENCH_ONLY:-plan throughput api cold_start latency events}
 export BENCH_DATABASE_URL=$BENCH_PG
 export LATENCY_SUBMISSIONS=${LATENCY_SUBMISSIONS:-100}
 export COLD_START_RUNS=${COLD_START_RUNS:-20}
@@ -51,13 +52,14 @@ api_db=hypervisor_bench_api
 base=http://127.0.0.1:$BENCH_PORT
 server_pid=
 queue_url=
+webhook_queue_url=
 
 log() { printf '\nbench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 wanted() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 started_at=$(date +%s)
 # A run of a subset (BENCH_ONLY) keeps the other sections of the last full run, dated.
-declare -A section=([plan]=1 [throughput]=2 [api]=3 [cold_start]=4 [latency]=5)
+declare -A section=([plan]=1 [throughput]=2 [api]=3 [cold_start]=4 [latency]=5 [events]=9)
 rerun_sections=
 for name in $BENCH_ONLY; do
   [ -n "${section[$name]:-}" ] || die "unknown benchmark in BENCH_ONLY: $name"
@@ -85,9 +87,10 @@ cleanup() {
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  if [ -n "$queue_url" ]; then
-    aws --endpoint-url "$AWS_ENDPOINT_URL" --region "$AWS_REGION" sqs delete-queue --queue-url "$queue_url" >/dev/null 2>&1 || true
-  fi
+  for url in "$queue_url" "$webhook_queue_url"; do
+    [ -n "$url" ] || continue
+    aws --endpoint-url "$AWS_ENDPOINT_URL" --region "$AWS_REGION" sqs delete-queue --queue-url "$url" >/dev/null 2>&1 || true
+  done
   psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $api_db WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -105,7 +108,7 @@ fi
 # --- builds (all before any measurement) -------------------------------------------------------
 log "building the benches (bench profile = release: lto thin, codegen-units 1)"
 cargo bench -p hypervisor-benches --no-run
-if wanted api || wanted latency; then
+if wanted api || wanted latency || wanted events; then
   log "building the local server (cargo build --profile local -p hypervisor-local)"
   cargo build --profile local -p hypervisor-local
 fi
@@ -203,12 +206,14 @@ LUA
   } >"$file"
 }
 
-if wanted api || wanted latency; then
+if wanted api || wanted latency || wanted events; then
   log "starting hypervisor-local on :$BENCH_PORT (database $api_db, queue $BENCH_QUEUE_NAME)"
   psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $api_db WITH (FORCE)" -c "CREATE DATABASE $api_db"
   sqs() { aws --endpoint-url "$AWS_ENDPOINT_URL" --region "$AWS_REGION" --output text sqs "$@"; }
   queue_url=$(sqs create-queue --queue-name "$BENCH_QUEUE_NAME" --attributes VisibilityTimeout=30 --query QueueUrl)
   sqs purge-queue --queue-url "$queue_url" >/dev/null 2>&1 || true
+  webhook_queue_url=$(sqs create-queue --queue-name "$BENCH_QUEUE_NAME-webhooks" --attributes VisibilityTimeout=30 --query QueueUrl)
+  sqs purge-queue --queue-url "$webhook_queue_url" >/dev/null 2>&1 || true
   PORT=$BENCH_PORT \
   DATABASE_URL="$BENCH_PG/$api_db" \
   JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef \
@@ -216,6 +221,8 @@ if wanted api || wanted latency; then
   RATE_LIMIT_PER_MINUTE=100000000 \
   AUTH_RATE_LIMIT_PER_MINUTE=1000 \
   QUEUE_URL=$queue_url \
+  WEBHOOK_QUEUE_URL=$webhook_queue_url \
+  WEBHOOK_ALLOW_PRIVATE=true \
   SWEEP_INTERVAL_SECONDS=30 \
   DB_MAX_CONNECTIONS=10 \
   RUST_LOG=warn \
@@ -232,6 +239,11 @@ if wanted api || wanted latency; then
   if wanted latency; then
     log "5. submit_to_running"
     BENCH_API_URL=$base cargo bench -p hypervisor-benches --bench submit_to_running
+  fi
+
+  if wanted events; then
+    log "9. events_and_webhooks"
+    BENCH_API_URL=$base BENCH_API_DB=$api_db cargo bench -p hypervisor-benches --bench events_and_webhooks
   fi
 
   if wanted api; then
@@ -303,7 +315,7 @@ generated=$out/generated.md
   echo "| load when measuring began | \`$load_before\`; $rustc_running rustc processes running (other builds) |"
   echo "| load at the end | \`$(uptime)\` |"
   echo
-  echo "Commands: \`cargo bench -p hypervisor-benches --bench scheduler_plan\`, \`--bench scheduler_throughput\`, \`COLD_START_DIR=${cold_start_dir:-target/release} … --bench cold_start\`, \`BENCH_API_URL=$base … --bench submit_to_running\`, and \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION -s <lua> <url>\` (see scripts/bench.sh)."
+  echo "Commands: \`cargo bench -p hypervisor-benches --bench scheduler_plan\`, \`--bench scheduler_throughput\`, \`COLD_START_DIR=${cold_start_dir:-target/release} … --bench cold_start\`, \`BENCH_API_URL=$base … --bench submit_to_running\` (and \`--bench events_and_webhooks\`), and \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION -s <lua> <url>\` (see scripts/bench.sh)."
   echo
   for f in "$BENCH_REPORT_DIR"/*.md; do
     [ -e "$f" ] || continue

@@ -9,8 +9,11 @@
 //! 10 ms) until it runs. Under `cargo test` (no `--bench`) it checks its helpers only.
 
 use chrono::{DateTime, Utc};
+mod common;
+
+use common::Api;
 use hypervisor_benches::{is_bench_run, load_average, verdict, write_report, Stats};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -38,90 +41,10 @@ fn main() {
     write_report("5_submit_to_running", &md);
 }
 
-struct Api {
-    base: String,
-    client: Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{} {path}: {e}", self.base));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
 async fn run(base: String, n: usize) -> String {
-    let api = Api {
-        base,
-        client: Client::builder()
-            .pool_max_idle_per_host(4)
-            .build()
-            .expect("an HTTP client"),
-    };
-    let name = format!(
-        "latency{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let password = "Correct-Horse-Battery-9";
-    let (status, body) = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": name, "email": format!("{name}@example.com"), "password": password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "register: {body}");
-    let (status, tokens) = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": name, "password": password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "login: {tokens}");
-    let token = tokens["access_token"].as_str().unwrap().to_string();
-    let (status, org) = api
-        .call(
-            Method::POST,
-            "/api/v1/organizations",
-            Some(&token),
-            Some(json!({"name": name})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "organization: {org}");
-    let org = org["id"].as_str().unwrap().to_string();
-    let (status, cluster) = api
-        .call(
-            Method::POST,
-            "/api/v1/clusters",
-            Some(&token),
-            Some(json!({"organization_id": org, "name": "big", "cpu_cores": 10000, "ram_gib": 40000, "gpu_count": 64})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "cluster: {cluster}");
-    let cluster = cluster["id"].as_str().unwrap().to_string();
+    let api = Api::new(&base);
+    let tenant = api.tenant("latency").await;
+    let (token, cluster) = (tenant.token.clone(), api.big_cluster(&tenant).await);
 
     let warmup = 3;
     let mut client_ms = Vec::new();

@@ -119,11 +119,19 @@ pub async fn feed(
         None => Position::START,
     };
     let deadline = Instant::now() + Duration::from_secs(wait as u64);
+    // The newest batch the events were last read up to (None: not read yet).
+    let mut read_up_to = None;
     loop {
         // The newest batch first, then the events up to it: a batch committing in between is
         // left for the next read instead of being skipped by the end-of-feed cursor.
         let newest = newest_batch(&state, org).await?;
-        let items = read(&state, org, after, newest, limit).await?;
+        // While nothing commits, a waiting request costs one small query a poll, not two.
+        let items = if read_up_to == Some(newest) {
+            Vec::new()
+        } else {
+            read_up_to = Some(newest);
+            read(&state, org, after, newest, limit).await?
+        };
         let now = Instant::now();
         if !items.is_empty() || now >= deadline {
             let next_cursor = match items.last() {
