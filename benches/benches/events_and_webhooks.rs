@@ -10,11 +10,11 @@
 //!    transactions the server's database commits meanwhile, less those of as long a window
 //!    without waiters, per waiter and minute; the server's connections to PostgreSQL while
 //!    they wait; then one submission, and how long each waiter takes to return with it.
-//! 2. Delivery: a receiver on 127.0.0.1 (a bare HTTP/1.1 responder that answers 204) gets
+//! 2. Delivery: a receiver on 127.0.0.1 (`test_support::webhook_receiver`, answering 204) gets
 //!    every event type; `DELIVERIES` (50) deployments submitted 200 ms apart, each giving a
 //!    `submitted` and a `started` event: the event's `at` → the receiver has read the request.
 //!
-//! Under `cargo test` (no `--bench`) it checks its request parser only.
+//! Under `cargo test` (no `--bench`) it measures nothing.
 
 mod common;
 
@@ -25,8 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use test_support::webhook_receiver::receiver;
 
 const WAIT_SECONDS: u64 = 20;
 /// Measured inside each 20 s wait, leaving out its first and last second (requests starting
@@ -35,12 +34,6 @@ const WINDOW: Duration = Duration::from_secs(18);
 
 fn main() {
     if !is_bench_run() {
-        let request = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
-        assert_eq!(body_of(request), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(
-            body_of(b"POST /hook HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a"),
-            None
-        );
         println!("events_and_webhooks: smoke run passed (no --bench: nothing measured)");
         return;
     }
@@ -203,62 +196,10 @@ async fn long_poll_cost(api: &Api, stats: &PgPool, db: &str, waiters: usize) -> 
     md
 }
 
-/// The body of an HTTP/1.1 request once all of it has arrived.
-fn body_of(request: &[u8]) -> Option<&[u8]> {
-    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&request[..head_end]).ok()?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    request.get(head_end..head_end + length)
-}
-
-/// Accepts deliveries on 127.0.0.1; sends each body with the time it was read.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<(DateTime<Utc>, Value)>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port for the receiver");
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = stream.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(body) = body_of(&buf) {
-                        let at = Utc::now();
-                        if let Ok(event) = serde_json::from_slice::<Value>(body) {
-                            let _ = tx.send((at, event));
-                        }
-                        let reply = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                        let _ = stream.write_all(reply).await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
-}
-
 async fn delivery_latency(api: &Api, n: usize) -> String {
     let t = api.tenant("hooks").await;
     let cluster = api.big_cluster(&t).await;
-    let (url, mut deliveries) = receiver().await;
+    let (url, got) = receiver(vec![204], "").await;
     let (status, hook) = api
         .call(
             Method::POST,
@@ -287,27 +228,27 @@ async fn delivery_latency(api: &Api, n: usize) -> String {
         assert_eq!(status, StatusCode::ACCEPTED, "submit: {d}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while got.lock().unwrap().len() < 2 * n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut by_type: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let mut ids = std::collections::HashSet::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while ids.len() < 2 * n {
-        let Ok(Some((received, event))) =
-            tokio::time::timeout_at(deadline, deliveries.recv()).await
-        else {
-            break;
-        };
+    for r in got.lock().unwrap().iter() {
+        // At least once: a retried delivery counts once, as its first arrival.
+        if !ids.insert(r.id.clone()) {
+            continue;
+        }
+        let event: Value = serde_json::from_slice(&r.body).expect("a JSON event");
         let at: DateTime<Utc> = event["at"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .expect("an event time");
-        // At least once: a retried delivery counts once, as its first arrival.
-        if ids.insert(event["id"].as_str().unwrap_or_default().to_string()) {
-            let ms = (received - at).num_microseconds().unwrap_or(0) as f64 / 1e3;
-            by_type
-                .entry(event["type"].as_str().unwrap_or("?").to_string())
-                .or_default()
-                .push(ms);
-        }
+        let ms = (r.received_at - at).num_microseconds().unwrap_or(0) as f64 / 1e3;
+        by_type
+            .entry(event["type"].as_str().unwrap_or("?").to_string())
+            .or_default()
+            .push(ms);
     }
     let wall = started.elapsed().as_secs_f64();
     let all: Vec<f64> = by_type.values().flatten().copied().collect();

@@ -7,6 +7,7 @@ pub mod notifier_loop;
 pub mod routes;
 pub mod scheduler_loop;
 pub mod server;
+pub mod sqs_consumer;
 
 pub use routes::Routes;
 

@@ -1,53 +1,31 @@
 //! The notifier's two triggers, locally: long-polling the LocalStack webhook queue (as the SQS
 //! event source does in AWS) and a sweep every few seconds (as its EventBridge rule does).
 
-use shared::queue::{DeliveryRequest, Queue};
+use shared::queue::Queue;
 use shared::AppState;
 use std::time::Duration;
 
-/// Delivers what each message says is due, then deletes it; a failed run leaves the message
-/// to come back, as in AWS.
+/// Hands queue messages to the notifier as its SQS event source does: a batch that fails comes
+/// back whole, as in AWS.
 pub async fn consume_queue(state: AppState, queue: Queue) {
-    loop {
-        let received = queue
-            .client()
-            .await
-            .receive_message()
-            .queue_url(queue.url())
-            .max_number_of_messages(10)
-            .wait_time_seconds(5)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(error = %err, "receiving from the webhook queue failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for message in messages {
-            let org = message
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_str::<DeliveryRequest>(b).ok())
-                .and_then(|r| r.organization_id);
-            if let Err(err) = notifier::deliver_due(&state, org).await {
-                tracing::error!(error = ?err, "delivering webhooks failed; the message will come back");
-                continue;
-            }
-            if let Some(handle) = message.receipt_handle {
-                let _ = queue
-                    .client()
-                    .await
-                    .delete_message()
-                    .queue_url(queue.url())
-                    .receipt_handle(handle)
-                    .send()
-                    .await;
+    crate::sqs_consumer::consume(queue, "webhooks", move |event| {
+        let state = state.clone();
+        async move {
+            let ids: Vec<String> = event.records.iter().filter_map(|r| r.message_id.clone()).collect();
+            let outcome = match serde_json::to_value(event) {
+                Ok(event) => notifier::handle_event(&state, event).await.map(|_| ()),
+                Err(err) => Err(err.into()),
+            };
+            match outcome {
+                Ok(()) => Vec::new(),
+                Err(err) => {
+                    tracing::error!(error = ?err, "delivering webhooks failed; the messages will come back");
+                    ids
+                }
             }
         }
-    }
+    })
+    .await
 }
 
 /// Delivers everything due every `interval`.

@@ -91,6 +91,25 @@ impl TestApp {
         app
     }
 
+    /// The server and both queue consumers (the scheduler's, and the notifier's on a webhook
+    /// queue of its own), with no sweeps: whatever gets scheduled or delivered got there
+    /// through SQS. Webhooks may point at this machine.
+    pub async fn start_without_sweeps(db: PgPool) -> TestApp {
+        let (queue, webhooks) = (fresh_queue().await, fresh_queue().await);
+        let mut config = shared::testing::test_config();
+        config.webhook_allow_private = true;
+        let mut state = shared::AppState::new(db.clone(), config, Some(queue.clone()));
+        state.webhook_queue = Some(webhooks.clone());
+        let mut app = Self::start_with_state(db, queue, state).await;
+        // The sweeps go; the notifier consumes its queue instead.
+        app.tasks.pop().expect("the scheduler's sweep").abort();
+        app.tasks.pop().expect("the notifier's sweep").abort();
+        app.tasks.push(tokio::spawn(
+            hypervisor_local::notifier_loop::consume_queue(app.state.clone(), webhooks),
+        ));
+        app
+    }
+
     pub async fn start_with_queue(
         db: PgPool,
         queue: Queue,
@@ -99,6 +118,10 @@ impl TestApp {
         let mut config = shared::testing::test_config();
         configure(&mut config);
         let state = shared::AppState::new(db.clone(), config, Some(queue.clone()));
+        Self::start_with_state(db, queue, state).await
+    }
+
+    async fn start_with_state(db: PgPool, queue: Queue, state: shared::AppState) -> TestApp {
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
         let routes =
             hypervisor_local::Routes::from_template_file(&template).expect("template.yaml parses");
@@ -118,11 +141,11 @@ impl TestApp {
                 state.clone(),
                 queue.clone(),
             )),
+            // The last two: start_without_sweep(s) remove them.
             tokio::spawn(hypervisor_local::notifier_loop::sweep_every(
                 state.clone(),
                 Duration::from_secs(1),
             )),
-            // Last: start_without_sweep removes it.
             tokio::spawn(hypervisor_local::scheduler_loop::sweep_every(
                 state.clone(),
                 Duration::from_secs(2),

@@ -108,3 +108,51 @@ async fn growing_a_cluster_starts_the_waiting_work_through_the_queue(db: PgPool)
     assert_eq!(status, StatusCode::OK);
     s.wait(&second, "running").await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn webhooks_are_delivered_through_the_notifiers_queue(db: PgPool) {
+    // No sweep of either kind: the pass nudges the notifier through its LocalStack queue, and
+    // that alone must bring both events to the receiver.
+    let app = TestApp::start_without_sweeps(db).await;
+    let admin = app.user("ada").await;
+    let (org, _) = app.organization(&admin, "hooks").await;
+    let cluster = app.cluster(&admin, &org, "c", 8.0, 64.0, 0).await;
+    let (url, got) = test_support::webhook_receiver::receiver(vec![200], "").await;
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/webhooks"),
+            Some(&admin),
+            Some(json!({"url": url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let body = json!({"cluster_id": cluster, "name": "hooked", "image": "busybox:1.36",
+                      "resources": {"cpu_cores": 1, "ram_gib": 1}});
+    let (status, d) = app
+        .call(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{d}");
+
+    let deadline = tokio::time::Instant::now() + FAST;
+    let types = loop {
+        let types: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["type"].to_string())
+            .collect();
+        if types.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break types;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(types, [r#""submitted""#, r#""started""#]);
+    let ids: Vec<String> = got.lock().unwrap().iter().map(|r| r.id.clone()).collect();
+    assert_ne!(ids[0], ids[1], "each event has its own webhook-id");
+}

@@ -2,85 +2,12 @@
 //! says, retried with the same id after a failure, never after the webhook is deleted, never
 //! to a forbidden address, no redirects followed, at most 1 KB of the answer kept.
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use shared::testing::test_state;
 use sqlx::PgPool;
-use std::sync::{Arc, Mutex};
 use test_support::clusters_and_deployments::*;
+use test_support::webhook_receiver::receiver;
 use uuid::Uuid;
-
-/// What the receiver got: headers and body of each request.
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Vec<u8>,
-}
-
-/// A receiver on 127.0.0.1 that answers each request with the next status of `script` (the
-/// last one repeated), and `body` as its answer.
-async fn receiver(script: Vec<u16>, body: &'static str) -> (String, Arc<Mutex<Vec<Received>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let record = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (record, script) = (record.clone(), script.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<Incoming>| {
-                    let (record, script) = (record.clone(), script.clone());
-                    async move {
-                        let header = |n: &str| {
-                            req.headers()
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string()
-                        };
-                        let (id, timestamp, signature) = (
-                            header("webhook-id"),
-                            header("webhook-timestamp"),
-                            header("webhook-signature"),
-                        );
-                        let bytes = req.into_body().collect().await.unwrap().to_bytes().to_vec();
-                        let n = {
-                            let mut got = record.lock().unwrap();
-                            got.push(Received {
-                                id,
-                                timestamp,
-                                signature,
-                                body: bytes,
-                            });
-                            got.len()
-                        };
-                        let status = script[(n - 1).min(script.len() - 1)];
-                        let mut response =
-                            hyper::Response::new(Full::new(bytes::Bytes::from(body)));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        if status == 302 {
-                            response.headers_mut().insert(
-                                "location",
-                                "http://127.0.0.1:1/elsewhere".parse().unwrap(),
-                            );
-                        }
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, got)
-}
 
 /// A state whose webhooks may point at this machine (WEBHOOK_ALLOW_PRIVATE=true).
 fn local_state(db: PgPool) -> shared::AppState {

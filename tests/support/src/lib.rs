@@ -9,3 +9,4 @@ pub mod organizations;
 pub mod problem;
 pub mod race;
 pub mod scheduler;
+pub mod webhook_receiver;
