@@ -159,17 +159,7 @@ async fn long_poll_cost(api: &Api, stats: &PgPool, db: &str, waiters: usize) -> 
     let handles = start_waiters(&api, &t, &cursor, waiters);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let submitted = Instant::now();
-    let body = json!({"cluster_id": cluster, "name": "wake", "image": "busybox:1.36",
-                      "resources": {"cpu_cores": 0.5, "ram_gib": 1}});
-    let (status, d) = api
-        .call(
-            Method::POST,
-            "/api/v1/deployments",
-            Some(&t.token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "submit: {d}");
+    api.submit_small(&t, &cluster, "wake").await;
     let mut woke_ms = Vec::new();
     for h in handles {
         let (returned, items) = h.await.expect("a waiter");
@@ -215,17 +205,7 @@ async fn delivery_latency(api: &Api, n: usize) -> String {
     );
     let started = Instant::now();
     for i in 0..n {
-        let body = json!({"cluster_id": cluster, "name": format!("hook-{i}"), "image": "busybox:1.36",
-                          "resources": {"cpu_cores": 0.5, "ram_gib": 1}});
-        let (status, d) = api
-            .call(
-                Method::POST,
-                "/api/v1/deployments",
-                Some(&t.token),
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "submit: {d}");
+        api.submit_small(&t, &cluster, &format!("hook-{i}")).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -53,21 +53,11 @@ async fn run(base: String, n: usize) -> String {
     let mut polls = 0usize;
     let started = Instant::now();
     for i in 0..warmup + n {
-        let body = json!({
-            "cluster_id": cluster, "name": format!("latency-{i}"), "image": "busybox:1.36",
-            "resources": {"cpu_cores": 0.5, "ram_gib": 1}, "priority": 50
-        });
         let t0 = Instant::now();
-        let (status, d) = api
-            .call(
-                Method::POST,
-                "/api/v1/deployments",
-                Some(&token),
-                Some(body),
-            )
+        let d = api
+            .submit_small(&tenant, &cluster, &format!("latency-{i}"))
             .await;
         let posted = t0.elapsed();
-        assert_eq!(status, StatusCode::ACCEPTED, "submit: {d}");
         let id = d["id"].as_str().unwrap().to_string();
         let mut d = d;
         let deadline = t0 + Duration::from_secs(60);

@@ -62,6 +62,31 @@ pub async fn fresh_queue() -> Queue {
     Queue::new(client, url)
 }
 
+/// One JSON request to `base`: the status and the body (null when it is not JSON).
+pub async fn call(
+    client: &Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client.request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{base} {path}: {e}"));
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 impl TestApp {
     /// Starts the stack: the scheduler consumes a fresh queue and sweeps every 2 seconds.
     pub async fn start(db: PgPool) -> TestApp {
@@ -168,19 +193,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("the server answers");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        call(&self.client, &self.base, method, path, token, body).await
     }
 
     /// Registers and logs in `name`; returns the access token.

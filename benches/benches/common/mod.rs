@@ -33,22 +33,7 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{} {path}: {e}", self.base));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        e2e_tests::call(&self.client, &self.base, method, path, token, body).await
     }
 
     /// Registers `{prefix}<random>`, signs in and creates an organization of the same name.
@@ -81,6 +66,22 @@ impl Api {
         assert_eq!(status, StatusCode::CREATED, "organization: {org}");
         let org = org["id"].as_str().unwrap().to_string();
         Tenant { token, org }
+    }
+
+    /// Submits a small deployment (0.5 core, 1 GiB) to `cluster`; returns the 202 body.
+    pub async fn submit_small(&self, tenant: &Tenant, cluster: &str, name: &str) -> Value {
+        let body = json!({"cluster_id": cluster, "name": name, "image": "busybox:1.36",
+                          "resources": {"cpu_cores": 0.5, "ram_gib": 1}, "priority": 50});
+        let (status, d) = self
+            .call(
+                Method::POST,
+                "/api/v1/deployments",
+                Some(&tenant.token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "submit: {d}");
+        d
     }
 
     /// A cluster far larger than anything the bench submits; returns its id.
