@@ -32,7 +32,10 @@ const SHORT: &str = "public, max-age=3600";
 pub fn router() -> axum::Router {
     shared::http::router::finish(
         axum::Router::new()
-            .route("/", get(|| async { redirect(StatusCode::FOUND, "/console/") }))
+            .route(
+                "/",
+                get(|| async { redirect(StatusCode::FOUND, "/console/") }),
+            )
             .route(
                 "/console",
                 get(|| async { redirect(StatusCode::MOVED_PERMANENTLY, "/console/") }),

@@ -22,7 +22,11 @@ fn body(response: &Response) -> Vec<u8> {
 async fn the_root_and_the_bare_path_redirect_to_the_console() {
     for path in ["/", "/console"] {
         let response = get(path).await;
-        assert!(response.status().is_redirection(), "{path}: {}", response.status());
+        assert!(
+            response.status().is_redirection(),
+            "{path}: {}",
+            response.status()
+        );
         assert_eq!(header(&response, "location"), "/console/", "{path}");
     }
 }
@@ -31,7 +35,10 @@ async fn the_root_and_the_bare_path_redirect_to_the_console() {
 async fn index_is_revalidated_and_under_a_strict_policy() {
     let response = get("/console/").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        header(&response, "content-type"),
+        "text/html; charset=utf-8"
+    );
     assert_eq!(header(&response, "cache-control"), "no-cache");
     assert_eq!(header(&response, "x-content-type-options"), "nosniff");
     let csp = header(&response, "content-security-policy");
@@ -45,14 +52,21 @@ async fn index_is_revalidated_and_under_a_strict_policy() {
     // No inline script: every <script> names a file of ours.
     for script in html.split("<script").skip(1) {
         let tag = &script[..script.find('>').unwrap()];
-        assert!(tag.contains("src=\"/console/assets/"), "inline or foreign script: {tag}");
+        assert!(
+            tag.contains("src=\"/console/assets/"),
+            "inline or foreign script: {tag}"
+        );
     }
 }
 
 #[tokio::test]
 async fn client_routes_fall_back_to_the_app() {
     let index = body(&get("/console/").await);
-    for path in ["/console/signin", "/console/o/3f8e0c57-0000-4000-8000-000000000000/queue", "/console/orgs"] {
+    for path in [
+        "/console/signin",
+        "/console/o/3f8e0c57-0000-4000-8000-000000000000/queue",
+        "/console/orgs",
+    ] {
         let response = get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(body(&response), index, "{path}");
@@ -77,11 +91,18 @@ async fn every_built_file_is_served_with_its_type_and_hashed_assets_are_immutabl
         };
         assert_eq!(content_type, expected, "{name}");
         if name.starts_with("assets/") {
-            assert_eq!(header(&response, "cache-control"), "public, max-age=31536000, immutable", "{name}");
+            assert_eq!(
+                header(&response, "cache-control"),
+                "public, max-age=31536000, immutable",
+                "{name}"
+            );
         }
         scripts += name.ends_with(".js") as usize;
     }
-    assert!(scripts >= 1, "dist/ holds no script: was the console built?");
+    assert!(
+        scripts >= 1,
+        "dist/ holds no script: was the console built?"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +110,11 @@ async fn a_missing_file_is_not_found_not_the_app() {
     for path in ["/console/assets/index-missing.js", "/console/missing.png"] {
         let response = get(path).await;
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(header(&response, "content-type"), "application/problem+json", "{path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            "application/problem+json",
+            "{path}"
+        );
     }
 }
 
@@ -101,5 +126,8 @@ async fn the_bundle_stays_under_its_budget() {
         .filter(|(name, _)| name.ends_with(".js") || name.ends_with(".css"))
         .map(|(_, bytes)| bytes.len())
         .sum();
-    assert!(total < 250 * 1024, "JS + CSS are {total} bytes uncompressed");
+    assert!(
+        total < 250 * 1024,
+        "JS + CSS are {total} bytes uncompressed"
+    );
 }
