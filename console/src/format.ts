@@ -41,7 +41,7 @@ export function withNames(text: string, names: Map<string, string>): string {
 export function reason(r: Reason | null, names: Map<string, string> = new Map()): string {
   if (!r) return "";
   const message = r.message ? withNames(r.message, names) : "";
-  let text = message ? message[0].toUpperCase() + message.slice(1) : (REASONS[r.code] ?? r.code.replace(/_/g, " "));
+  let text = message || (REASONS[r.code] ?? r.code.replace(/_/g, " "));
   const missing = shortfall(r.shortfall);
   if (missing && !message.includes("needs")) text += `: short of ${missing}`;
   return text;

@@ -21,6 +21,9 @@ function Priority({ d }: { d: Deployment }) {
   );
 }
 
+// The tables below carry their roles explicitly: on a phone they are laid out as cards
+// (display: block), which would otherwise drop their table semantics.
+
 export function Queue() {
   const org = useOrg();
   const now = useNow();
@@ -37,36 +40,38 @@ export function Queue() {
         <p>Nothing is waiting.</p>
       ) : (
         <TableBox label="Queue">
-          <table>
+          <table class="stack" role="table">
             <caption>{items.length} waiting</caption>
-            <thead>
-              <tr>
-                <th scope="col">Position</th>
-                <th scope="col">Name</th>
-                <th scope="col">Priority</th>
-                <th scope="col">Requests</th>
-                <th scope="col">Cluster</th>
-                <th scope="col">Why it waits</th>
-                <th scope="col">Waited</th>
+            <thead role="rowgroup">
+              <tr role="row">
+                <th scope="col" role="columnheader">Position</th>
+                <th scope="col" role="columnheader">Name</th>
+                <th scope="col" role="columnheader">Priority</th>
+                <th scope="col" role="columnheader">Requests</th>
+                <th scope="col" role="columnheader">Cluster</th>
+                <th scope="col" role="columnheader">Why it waits</th>
+                <th scope="col" role="columnheader">Waited</th>
               </tr>
             </thead>
-            <tbody>
+            <tbody role="rowgroup">
               {items.map((d) => (
-                <tr key={d.id}>
-                  <td>{d.queue_position ?? "—"}</td>
-                  <td class="name">
+                <tr key={d.id} role="row">
+                  <td role="cell" data-label="Position">{d.queue_position ?? "—"}</td>
+                  <td role="cell" data-label="Name" class="name">
                     <Link to={`/o/${org.id}/deployments/${d.id}`}>{d.name}</Link>
                   </td>
-                  <td>
+                  <td role="cell" data-label="Priority">
                     <Priority d={d} />
                   </td>
-                  <td>{resources(d.resources)}</td>
-                  <td>{d.cluster_id ? (data.data!.names.get(d.cluster_id) ?? "—") : "any"}</td>
-                  <td class="reason">
-                    {d.reason && <strong>{reasonTitle(d.reason)}</strong>}
-                    <div>{reason(d.reason, data.data!.names)}</div>
+                  <td role="cell" data-label="Requests">{resources(d.resources)}</td>
+                  <td role="cell" data-label="Cluster">{d.cluster_id ? (data.data!.names.get(d.cluster_id) ?? "—") : "any"}</td>
+                  <td role="cell" data-label="Why it waits" class="reason">
+                    <div>
+                      {d.reason && <strong>{reasonTitle(d.reason)}</strong>}
+                      <div>{reason(d.reason, data.data!.names)}</div>
+                    </div>
                   </td>
-                  <td>{since(d.created_at, now)}</td>
+                  <td role="cell" data-label="Waited">{since(d.created_at, now)}</td>
                 </tr>
               ))}
             </tbody>
@@ -91,35 +96,35 @@ export function Running() {
         <p>Nothing is running.</p>
       ) : (
         <TableBox label="Running deployments">
-          <table>
+          <table class="stack" role="table">
             <caption>{items.length} running</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Cluster</th>
-                <th scope="col">Priority</th>
-                <th scope="col">Uses</th>
-                <th scope="col">Started</th>
-                <th scope="col">Running for</th>
-                <th scope="col">Preempted</th>
+            <thead role="rowgroup">
+              <tr role="row">
+                <th scope="col" role="columnheader">Name</th>
+                <th scope="col" role="columnheader">Status</th>
+                <th scope="col" role="columnheader">Cluster</th>
+                <th scope="col" role="columnheader">Priority</th>
+                <th scope="col" role="columnheader">Uses</th>
+                <th scope="col" role="columnheader">Started</th>
+                <th scope="col" role="columnheader">Running for</th>
+                <th scope="col" role="columnheader">Preempted</th>
               </tr>
             </thead>
-            <tbody>
+            <tbody role="rowgroup">
               {items.map((d) => (
-                <tr key={d.id}>
-                  <td class="name">
+                <tr key={d.id} role="row">
+                  <td role="cell" data-label="Name" class="name">
                     <Link to={`/o/${org.id}/deployments/${d.id}`}>{d.name}</Link>
                   </td>
-                  <td>
+                  <td role="cell" data-label="Status">
                     <Status status={d.status} />
                   </td>
-                  <td>{d.cluster_id ? (data.data!.names.get(d.cluster_id) ?? "—") : "—"}</td>
-                  <td>{d.priority}</td>
-                  <td>{resources(d.resources)}</td>
-                  <td>{time(d.started_at)}</td>
-                  <td>{d.started_at ? since(d.started_at, now) : "—"}</td>
-                  <td>{d.preemption_count} times</td>
+                  <td role="cell" data-label="Cluster">{d.cluster_id ? (data.data!.names.get(d.cluster_id) ?? "—") : "—"}</td>
+                  <td role="cell" data-label="Priority">{d.priority}</td>
+                  <td role="cell" data-label="Uses">{resources(d.resources)}</td>
+                  <td role="cell" data-label="Started">{time(d.started_at)}</td>
+                  <td role="cell" data-label="Running for">{d.started_at ? since(d.started_at, now) : "—"}</td>
+                  <td role="cell" data-label="Preempted">{d.preemption_count} times</td>
                 </tr>
               ))}
             </tbody>

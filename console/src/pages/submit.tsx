@@ -99,7 +99,7 @@ export function Submit() {
 
   return (
     <Page title="Submit a deployment">
-      <div class="columns">
+      <div class="columns submit-layout">
         <form onSubmit={submit} noValidate class="card">
           <Field label="Name" name="name" value={form.name} onInput={set("name")} required error={f("name")} />
           <Field label="Image" name="image" value={form.image} onInput={set("image")} required placeholder="ghcr.io/acme/trainer:1.4" error={f("image")} />
