@@ -87,10 +87,10 @@ export async function logout(): Promise<void> {
   signedOutListeners.forEach((l) => l());
 }
 
-type Options = { auth?: boolean; signal?: AbortSignal };
+type Options = { auth?: boolean; signal?: AbortSignal; headers?: Record<string, string> };
 
 async function send<T>(method: string, path: string, body?: unknown, options: Options = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (options.auth !== false && accessToken) headers.Authorization = `Bearer ${accessToken}`;
   let response: Response;
@@ -128,13 +128,13 @@ async function send<T>(method: string, path: string, body?: unknown, options: Op
 }
 
 /** An authenticated call; on 401 it refreshes once and retries, and signs out if that fails. */
-export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<T> {
   if (!accessToken) await refresh();
   try {
-    return await send<T>(method, path, body, { signal });
+    return await send<T>(method, path, body, { signal, headers });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401) throw err;
-    if (await refresh()) return send<T>(method, path, body, { signal });
+    if (await refresh()) return send<T>(method, path, body, { signal, headers });
     forget();
     signedOutListeners.forEach((l) => l());
     throw err;
@@ -142,7 +142,7 @@ export async function api<T>(method: string, path: string, body?: unknown, signa
 }
 
 export const get = <T>(path: string, signal?: AbortSignal) => api<T>("GET", path, undefined, signal);
-export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
+export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>) => api<T>("POST", path, body ?? {}, undefined, headers);
 export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
 export const del = (path: string) => api<void>("DELETE", path);
 

@@ -83,8 +83,7 @@ function Routed({ path, me }: { path: string; me: Me }) {
   if (path === "/" || path === "/signin" || path === "/register") {
     const last = localStorage.getItem(LAST_ORG);
     const org = me.organizations.find((o) => o.id === last) ?? me.organizations[0];
-    queueMicrotask(() => navigate(org ? `/o/${org.id}/clusters` : "/orgs", true));
-    return null;
+    return <Redirect to={org ? `/o/${org.id}/clusters` : "/orgs"} />;
   }
 
   let page;
@@ -122,6 +121,11 @@ function Routed({ path, me }: { path: string; me: Me }) {
       <main id="main">{content}</main>
     </>
   );
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, true), [to]);
+  return null;
 }
 
 function NotFound({ text }: { text: string }) {

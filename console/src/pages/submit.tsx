@@ -6,11 +6,13 @@ import { navigate } from "../router";
 import { useOrg } from "../session";
 import type { Cluster, Deployment, DryRun } from "../types";
 import { ErrorBox, Field, Page, Select, useData } from "../ui";
+
+let fieldIds = 0;
 import { numberOrText } from "./clusters";
 
 const DEBOUNCE_MS = 300;
 
-type Form = { name: string; image: string; cluster: string; cpu: string; ram: string; gpu: string; priority: string; dependsOn: string; maxRuntime: string };
+type Form = { name: string; image: string; cluster: string; cpu: string; ram: string; gpu: string; priority: string; dependsOn: string[]; maxRuntime: string };
 
 function body(org: string, f: Form) {
   const b: Record<string, unknown> = {
@@ -21,11 +23,7 @@ function body(org: string, f: Form) {
   };
   if (f.cluster) b.cluster_id = f.cluster;
   if (f.priority.trim()) b.priority = numberOrText(f.priority);
-  const deps = f.dependsOn
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (deps.length) b.depends_on = deps;
+  if (f.dependsOn.length) b.depends_on = f.dependsOn;
   if (f.maxRuntime.trim()) b.max_runtime_seconds = numberOrText(f.maxRuntime);
   return b;
 }
@@ -48,17 +46,27 @@ function preview(r: DryRun, clusters: Map<string, string>, running: Map<string, 
 
 export function Submit() {
   const org = useOrg();
-  const [form, setForm] = useState<Form>({ name: "", image: "", cluster: "", cpu: "1", ram: "1", gpu: "0", priority: "50", dependsOn: "", maxRuntime: "" });
+  const [form, setForm] = useState<Form>({ name: "", image: "", cluster: "", cpu: "1", ram: "1", gpu: "0", priority: "50", dependsOn: [], maxRuntime: "" });
   const [dry, setDry] = useState<{ result?: DryRun; error?: unknown }>({});
   const [submitError, setSubmitError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const seq = useRef(0);
   const context = useData(async () => {
-    const [clusters, running] = await Promise.all([get<Cluster[]>(`/clusters?organization_id=${org.id}`), listDeployments(org.id, "running")]);
-    return { clusters, names: new Map(clusters.map((c) => [c.id, c.name])), running: new Map(running.map((d) => [d.id, d])) };
+    const [clusters, running, pending] = await Promise.all([
+      get<Cluster[]>(`/clusters?organization_id=${org.id}`),
+      listDeployments(org.id, "running"),
+      listDeployments(org.id, "pending"),
+    ]);
+    return { clusters, names: new Map(clusters.map((c) => [c.id, c.name])), running: new Map(running.map((d) => [d.id, d])), unfinished: [...running, ...pending] };
   }, [org.id, org.tick]);
 
-  const set = (key: keyof Form) => (value: string) => setForm((f) => ({ ...f, [key]: value }));
+  const set = (key: Exclude<keyof Form, "dependsOn">) => (value: string) => setForm((f) => ({ ...f, [key]: value }));
+  // A new form is a new submission: the key lets a retried POST of the same one count once.
+  const idempotencyKey = useRef("");
+  useEffect(() => {
+    idempotencyKey.current = crypto.randomUUID();
+  }, [form]);
+  const depsId = useRef(`deps${++fieldIds}`).current;
 
   // The preview follows the form (and the cluster state, through the live counter), debounced,
   // and an answer to an older form never replaces a newer one.
@@ -82,7 +90,7 @@ export function Submit() {
     setBusy(true);
     setSubmitError(null);
     try {
-      const d = await post<Deployment>("/deployments", body(org.id, form));
+      const d = await post<Deployment>("/deployments", body(org.id, form), { "Idempotency-Key": idempotencyKey.current });
       navigate(`/o/${org.id}/deployments/${d.id}`);
     } catch (err) {
       setSubmitError(err);
@@ -111,7 +119,34 @@ export function Submit() {
             <Field label="GPUs" name="gpu_count" value={form.gpu} onInput={set("gpu")} inputMode="numeric" error={f("resources.gpu_count")} />
           </fieldset>
           <Field label="Priority" name="priority" value={form.priority} onInput={set("priority")} inputMode="numeric" hint="1–100, higher runs first." error={f("priority")} />
-          <Field label="Depends on (deployment ids)" name="depends_on" value={form.dependsOn} onInput={set("dependsOn")} hint="Separated by commas or spaces." error={f("depends_on")} />
+          <div class={f("depends_on") ? "field invalid" : "field"}>
+            <label for={depsId}>Depends on</label>
+            <select
+              id={depsId}
+              name="depends_on"
+              multiple
+              size={Math.min(5, Math.max(2, context.data?.unfinished.length ?? 2))}
+              aria-describedby={`${depsId}-hint${f("depends_on") ? ` ${depsId}-error` : ""}`}
+              onChange={(e) => {
+                const chosen = [...(e.target as HTMLSelectElement).selectedOptions].map((o) => o.value);
+                setForm((old) => ({ ...old, dependsOn: chosen }));
+              }}
+            >
+              {(context.data?.unfinished ?? []).map((d) => (
+                <option key={d.id} value={d.id} selected={form.dependsOn.includes(d.id)}>
+                  {d.name} ({d.status})
+                </option>
+              ))}
+            </select>
+            <small id={`${depsId}-hint`} class="hint">
+              Unfinished deployments that must succeed first (Ctrl or Shift to choose several).
+            </small>
+            {f("depends_on") && (
+              <small id={`${depsId}-error`} class="field-error">
+                {f("depends_on")}
+              </small>
+            )}
+          </div>
           <Field label="Maximum runtime (seconds)" name="max_runtime_seconds" value={form.maxRuntime} onInput={set("maxRuntime")} inputMode="numeric" error={f("max_runtime_seconds")} />
           <ErrorBox error={submitError} />
           <button type="submit" disabled={busy}>
