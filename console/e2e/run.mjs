@@ -203,8 +203,8 @@ async function main() {
 
   step = "a deployment submitted through the API appears within seconds, without a reload";
   await page.evaluate(() => (window.__noReload = true));
-  const started = Date.now();
   await api("POST", "/deployments", adminToken, { organization_id: org, name: "api-job", image: "busybox:1", resources: { cpu_cores: 1, ram_gib: 1, gpu_count: 1 }, priority: 10 });
+  const started = Date.now();
   await page.getByRole("row", { name: /api-job/ }).waitFor({ timeout: 3000 });
   const seenAfter = Date.now() - started;
   if (!(await page.evaluate(() => window.__noReload === true))) fail("the page reloaded");
@@ -332,6 +332,15 @@ async function main() {
   await vpage.getByRole("row", { name: new RegExp(viewerName) }).waitFor();
   if ((await vpage.getByRole("button", { name: /Remove/ }).count()) !== 0) fail("a viewer sees Remove");
   await check(vpage, "viewer-members");
+
+  step = "admin: a member's role, which the member's own page follows live";
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByLabel(`Role of ${viewerName}`).selectOption("developer");
+  await vpage.getByRole("link", { name: "Submit", exact: true }).waitFor({ timeout: 5000 });
+  if ((await api("GET", `/organizations/${org}/members`, adminToken)).find((m) => m.username === viewerName)?.role !== "developer") fail("the role change reached the API");
+  await check(page, "members-roles");
+  await page.getByLabel(`Role of ${viewerName}`).selectOption("viewer");
+  await vpage.getByRole("link", { name: "Submit", exact: true }).waitFor({ state: "detached", timeout: 5000 });
 
   step = "cancel and complete; the freed GPUs start the victim again, live";
   await vpage.goto(trainUrl);

@@ -21,7 +21,8 @@ export function App() {
 
   const reloadMe = async () => {
     const fresh = await api.get<Me>("/auth/me");
-    setMe(fresh);
+    // Unchanged: keep the same object, so nothing re-renders for it.
+    setMe((old) => (old && JSON.stringify(old) === JSON.stringify(fresh) ? old : fresh));
     return fresh;
   };
 
@@ -78,6 +79,12 @@ function Routed({ path, me }: { path: string; me: Me }) {
   useEffect(() => {
     if (membership) localStorage.setItem(LAST_ORG, membership.id);
   }, [membership?.id]);
+
+  // A role given or taken by an admin elsewhere changes what this page offers, live too.
+  const { reloadMe } = useSession();
+  useEffect(() => {
+    if (tick > 0) reloadMe().catch(() => undefined);
+  }, [tick]);
 
   // The start page: the last organization used, else the first, else the switcher.
   if (path === "/" || path === "/signin" || path === "/register") {

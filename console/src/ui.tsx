@@ -196,7 +196,7 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
       >
         {label}
       </button>
-      <span role="status" class="muted">
+      <span role="status" class="muted copy-status">
         {done}
       </span>
     </>

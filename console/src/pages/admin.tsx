@@ -65,7 +65,9 @@ export function Members() {
       ) : (
         <TableBox label="Members">
           <table>
-            <caption>{members.data.length} members</caption>
+            <caption>
+              {members.data.length} {members.data.length === 1 ? "member" : "members"}
+            </caption>
             <thead>
               <tr>
                 <th scope="col">User</th>
