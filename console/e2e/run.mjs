@@ -165,6 +165,7 @@ async function main() {
     await page.locator('[aria-invalid="true"]').first().waitFor();
     const message = await page.locator(".field-error").first().textContent();
     if (!message) fail("a field error in words");
+    await check(page, "submit-field-error");
     await page.getByLabel("CPU cores").fill("1");
     await page.locator('[aria-invalid="true"]').waitFor({ state: "detached" });
   });
@@ -193,6 +194,18 @@ async function main() {
   await page.getByRole("heading", { name: "Deployment train-1" }).waitFor();
   await page.locator(".timeline").getByRole("link", { name: "urgent (priority 90)" }).first().waitFor();
   await check(page, "deployment-victim");
+
+  step = "the preview of work that would wait, and of work that can never run";
+  await page.getByRole("link", { name: "Submit" }).click();
+  await page.getByLabel("Name").fill("later");
+  await page.getByLabel("Image").fill("ghcr.io/acme/trainer:1.4");
+  await page.getByLabel("GPUs").fill("2");
+  await page.getByLabel("Priority").fill("10");
+  await page.locator("#preview").getByText("Waits: needs 2 more GPUs on cluster gpu-a.").waitFor();
+  await check(page, "submit-waits");
+  await page.getByLabel("GPUs").fill("5");
+  await page.locator("#preview").getByText(/^Cannot run: /).waitFor();
+  await check(page, "submit-rejected");
 
   step = "the queue: the victim waits, with its reason and GPU shortfall";
   await page.getByRole("link", { name: "Queue", exact: true }).click();

@@ -39,7 +39,8 @@ export function ErrorBox({ error }: { error: unknown }) {
   const fields = error instanceof ApiError ? error.errors : [];
   return (
     <div class="error" role="alert">
-      <p>{describe(error)}</p>
+      {/* With field errors, the detail only repeats them. */}
+      <p>{fields.length > 0 ? "The API did not accept these fields:" : describe(error)}</p>
       {fields.length > 0 && (
         <ul>
           {fields.map((f) => (

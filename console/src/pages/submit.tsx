@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, post } from "../api";
 import { listDeployments } from "../deployments";
 import { get } from "../api";
+import { withNames } from "../format";
 import { navigate } from "../router";
 import { useOrg } from "../session";
 import type { Cluster, Deployment, DryRun } from "../types";
@@ -39,7 +40,7 @@ function preview(r: DryRun, clusters: Map<string, string>, running: Map<string, 
     });
     return `Starts${on} by preempting ${victims.join(", ")}.`;
   }
-  const why = r.reason?.message ?? "";
+  const why = withNames(r.reason?.message ?? "", clusters);
   if (r.outcome === "queue") return `Waits${why ? `: ${why}` : ""}.`;
   return `Cannot run${why ? `: ${why}` : ""}.`;
 }
