@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use shared::resources::Resources;
-use shared::scheduling::{Cluster, DependencyState, Input, Pending, Plan, Running};
+use shared::scheduling::{Cluster, DependencyState, Fairness, Input, Pending, Plan, Running};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use uuid::Uuid;
@@ -176,7 +176,7 @@ pub fn bench_now() -> DateTime<Utc> {
 }
 
 /// What the scheduling generator builds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Workload {
     pub pending: usize,
     pub clusters: usize,
@@ -192,6 +192,13 @@ pub struct Workload {
     /// [`any_priority`] for running and pending alike, so most pending work outranks some
     /// running work and preemption is everywhere).
     pub stress: bool,
+    /// How many people and tokens submit: each deployment's submitter is one of them.
+    pub submitters: usize,
+    /// Aging, fair share and quotas (off by default).
+    pub fairness: Fairness,
+    /// When above 0: every submitter gets a quota of this share of the organization's total
+    /// capacity, per resource.
+    pub quota_share: f64,
     pub seed: u64,
 }
 
@@ -216,6 +223,9 @@ impl Workload {
             waiting_on_dependency: 0.02,
             failed_dependency: 0.002,
             stress,
+            submitters: 50,
+            fairness: Fairness::default(),
+            quota_share: 0.0,
             seed: 0x5EED_0000 ^ (pending as u64) << 20 ^ clusters as u64,
         }
     }
@@ -259,6 +269,8 @@ impl Workload {
             .collect();
         let ago =
             |rng: &mut Rng, max_seconds: i64| now - TimeDelta::seconds(rng.range(1, max_seconds));
+        let submitters: Vec<Uuid> = (0..self.submitters.max(1)).map(|_| rng.uuid()).collect();
+        let submitter = |rng: &mut Rng| *rng.pick(&submitters);
 
         let mut running = Vec::new();
         let mut clusters = clusters;
@@ -280,6 +292,7 @@ impl Workload {
                         started_at: created_at + TimeDelta::seconds(rng.range(0, 600)),
                         created_at,
                         requested_cluster_id: rng.chance(self.pinned).then_some(cluster.id),
+                        submitter: submitter(&mut rng),
                     });
                 } else {
                     misses += 1;
@@ -308,14 +321,25 @@ impl Workload {
             } else {
                 DependencyState::Satisfied
             };
+            let created_at = ago(&mut rng, 86_400);
             pending.push(Pending {
                 id: rng.uuid(),
                 cluster_id,
                 priority: pending_priority(&mut rng),
                 resources,
-                created_at: ago(&mut rng, 86_400),
+                created_at,
                 dependencies,
+                submitter: submitter(&mut rng),
+                queued_at: created_at,
             });
+        }
+        let mut fairness = self.fairness.clone();
+        if self.quota_share > 0.0 {
+            let total = clusters
+                .iter()
+                .fold(Resources::ZERO, |sum, c| sum + c.capacity);
+            let quota = scaled(total, self.quota_share);
+            fairness.quotas = submitters.iter().map(|s| (*s, quota)).collect();
         }
         Input {
             clusters,
@@ -323,6 +347,7 @@ impl Workload {
             pending,
             now,
             min_runtime_seconds: 0,
+            fairness,
         }
     }
 }

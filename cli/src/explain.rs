@@ -15,14 +15,28 @@ fn items(ctx: &Ctx, path: &str) -> Result<Vec<Value>> {
         .unwrap_or_default())
 }
 
-/// "train (priority 60, 4 CPU, 16 GiB, 1 GPU)".
+/// "train (priority 60, 4 CPU, 16 GiB, 1 GPU)", or "(priority 30, effective 45, ...)" when
+/// aging has raised it.
 fn describe(d: &Value) -> String {
     format!(
-        "{} (priority {}, {})",
+        "{} (priority {}{}, {})",
         str_of(d, "name"),
         d["priority"],
+        aged(d)
+            .map(|e| format!(", effective {e}"))
+            .unwrap_or_default(),
         size(&d["resources"])
     )
+}
+
+/// The effective priority, where aging made it differ from the base.
+fn aged(d: &Value) -> Option<i64> {
+    let effective = d["effective_priority"].as_i64()?;
+    (Some(effective) != d["priority"].as_i64()).then_some(effective)
+}
+
+fn submitter_of(d: &Value) -> Option<&str> {
+    d["submitted_by"]["id"].as_str()
 }
 
 /// Does `d` hold any of the kinds of resource `shortfall` is short of?
@@ -33,6 +47,45 @@ fn holds_some_of(d: &Value, shortfall: &Value) -> bool {
     ["cpu_cores", "ram_gib", "gpu_count"]
         .iter()
         .any(|k| short(k) && has(k))
+}
+
+/// With fair share on, who goes first among the deployments of its priority, and why.
+fn fair_share_words(ctx: &Ctx, org: &str, d: &Value, pending: &[Value], lines: &mut Vec<String>) {
+    let Ok(settings) = ctx
+        .api
+        .get(&format!("/api/v1/organizations/{org}/settings"))
+    else {
+        return;
+    };
+    if settings["fair_share"] != true {
+        return;
+    }
+    let level = d["effective_priority"].as_i64();
+    let others = pending
+        .iter()
+        .filter(|p| p["effective_priority"].as_i64() == level && submitter_of(p) != submitter_of(d))
+        .count();
+    let Ok(usage) = ctx.api.get(&format!("/api/v1/organizations/{org}/usage")) else {
+        return;
+    };
+    let share = |who: Option<&str>| {
+        usage
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["submitter"]["id"].as_str() == who)
+            .and_then(|u| u["dominant_share"].as_f64())
+            .unwrap_or(0.0)
+    };
+    lines.push(format!(
+        "Fair share is on: among the {} waiting at its priority from other submitters, whoever \
+         holds the smallest share of the organization goes first; {} holds {:.0}%.",
+        others,
+        d["submitted_by"]["name"]
+            .as_str()
+            .unwrap_or("its submitter"),
+        share(submitter_of(d)) * 100.0
+    ));
 }
 
 pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
@@ -79,6 +132,13 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
                 size(&d["resources"]),
                 d["priority"]
             ));
+            if let Some(effective) = aged(&d) {
+                lines.push(format!(
+                    "Aging: it has waited long enough to be queued at priority {effective}; \
+                     only its own priority {} counts for preempting.",
+                    d["priority"]
+                ));
+            }
             let reason = &d["reason"];
             if let Some(message) = reason["message"].as_str() {
                 lines.push(format!(
@@ -88,12 +148,20 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
                 ));
             }
             let shortfall = &reason["shortfall"];
-            if shortfall.is_object() {
+            let over_quota = reason["code"] == "quota_exceeded";
+            if shortfall.is_object() && over_quota {
+                lines.push(format!(
+                    "Short by: its submitter's quota lacks {}; it starts when their own \
+                     running work frees that much (it blocks and preempts no one).",
+                    shortfall_words(shortfall)
+                ));
+            } else if shortfall.is_object() {
                 lines.push(format!(
                     "Short by: it needs {} than are free now.",
                     shortfall_words(shortfall)
                 ));
             }
+            fair_share_words(ctx, &org.id, &d, &pending, &mut lines);
             // Ahead in the queue: pending deployments with a smaller queue position.
             let position = d["queue_position"].as_i64();
             let mut ahead: Vec<&Value> = pending
@@ -135,13 +203,21 @@ pub fn explain(ctx: &Ctx, reference: &str) -> Result<()> {
             }
             // Who holds the capacity it lacks: running work on the cluster(s) it could use
             // that uses some of what is short.
+            // Over quota, that is the submitter's own running work, wherever it runs.
             let holders: Vec<&Value> = running
                 .iter()
-                .filter(|r| wanted.is_none_or(|w| r["cluster_id"].as_str() == Some(w)))
+                .filter(|r| {
+                    over_quota && submitter_of(r) == submitter_of(&d)
+                        || !over_quota && wanted.is_none_or(|w| r["cluster_id"].as_str() == Some(w))
+                })
                 .filter(|r| shortfall.is_object() && holds_some_of(r, shortfall))
                 .collect();
             if !holders.is_empty() {
-                lines.push("Holding the capacity it needs:".into());
+                lines.push(if over_quota {
+                    "Holding its submitter's quota:".into()
+                } else {
+                    "Holding the capacity it needs:".to_string()
+                });
                 for h in &holders {
                     // Only strictly lower priority work can be preempted to make room.
                     let note = if h["priority"].as_i64() < d["priority"].as_i64() {

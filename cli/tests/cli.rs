@@ -369,6 +369,78 @@ async fn a_wait_that_times_out_exits_5_and_explain_names_the_shortfall_and_holde
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn explain_says_when_a_quota_or_fair_share_is_why_it_waits(db: PgPool) {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = TestApp::start(db).await;
+    let admin = app.user("gwen").await;
+    let (org, _) = app.organization(&admin, "gwen-team").await;
+    app.cluster(&admin, &org, "cpu-a", 8.0, 32.0, 0).await;
+    let (status, token) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/tokens"),
+            Some(&admin),
+            Some(json!({"name": "ci", "role": "developer"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{token}");
+    let quota = format!(
+        "/api/v1/organizations/{org}/tokens/{}/quota",
+        token["id"].as_str().unwrap()
+    );
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &quota,
+            Some(&admin),
+            Some(json!({"cpu_cores": 2})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}/settings"),
+            Some(&admin),
+            Some(json!({"fair_share": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let ci = Hv::new(&app).with_env("HV_TOKEN", token["token"].as_str().unwrap());
+    // The first runs; the second would pass the 2-core quota and keeps waiting.
+    for (name, timeout, code) in [("first", "20s", 0), ("second", "3s", 5)] {
+        let out = ci
+            .run(&[
+                "submit",
+                "--name",
+                name,
+                "--image",
+                "busybox",
+                "--cpu",
+                "2",
+                "--wait",
+                "--timeout",
+                timeout,
+            ])
+            .await;
+        assert_eq!(out.code, code, "{out:?}");
+    }
+    let explain = ci.run(&["explain", "second"]).await;
+    assert_eq!(explain.code, 0, "{explain:?}");
+    let text = &explain.stdout;
+    assert!(text.contains("(quota_exceeded)"), "{text}");
+    assert!(
+        text.contains("its submitter's quota lacks 2 more CPU cores"),
+        "{text}"
+    );
+    assert!(text.contains("Holding its submitter's quota:"), "{text}");
+    assert!(text.contains("- first (priority 50"), "{text}");
+    assert!(text.contains("Fair share is on"), "{text}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_api_token_in_hv_token_needs_no_login(db: PgPool) {
     let app = TestApp::start(db).await;
     let admin = team(&app, "erin").await;

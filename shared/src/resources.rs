@@ -53,6 +53,21 @@ impl Resources {
     pub fn is_zero(&self) -> bool {
         *self == Resources::ZERO
     }
+
+    /// The largest of `self`'s shares of `total`'s CPU, RAM and GPUs (a resource `total` has
+    /// none of counts for nothing): DRF's dominant share.
+    pub fn dominant_share_of(&self, total: &Resources) -> f64 {
+        let share = |held: i64, of: i64| {
+            if of > 0 {
+                held.max(0) as f64 / of as f64
+            } else {
+                0.0
+            }
+        };
+        share(self.cpu_millis, total.cpu_millis)
+            .max(share(self.ram_mgib, total.ram_mgib))
+            .max(share(self.gpu, total.gpu))
+    }
 }
 
 impl std::ops::Add for Resources {
@@ -125,7 +140,7 @@ pub const MAX_RAM_GIB: f64 = 100_000_000.0;
 pub const MAX_GPU_COUNT: i64 = 1_000_000;
 
 /// Converts an API quantity with up to 3 decimals into thousandths, or says what is wrong.
-fn thousandths(value: f64, max: f64) -> Result<i64, String> {
+pub fn thousandths(value: f64, max: f64) -> Result<i64, String> {
     if !value.is_finite() || value < 0.0 {
         return Err("must be a number of at least 0".into());
     }

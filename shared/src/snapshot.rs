@@ -2,7 +2,7 @@
 //! The scheduler pass calls it with the clusters locked; dry-run calls it without locks.
 
 use crate::resources::Resources;
-use crate::scheduling::{Cluster, DependencyState, Input, Pending, Running};
+use crate::scheduling::{Cluster, DependencyState, Fairness, Input, Pending, Running, UNLIMITED};
 use crate::status::DeploymentStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -78,7 +78,7 @@ pub async fn load_input(
 ) -> sqlx::Result<Snapshot> {
     let running = sqlx::query!(
         r#"SELECT id, cluster_id AS "cluster_id!", requested_cluster_id, priority, cpu_millis, ram_mgib, gpu,
-                  started_at AS "started_at!", created_at
+                  started_at AS "started_at!", created_at, submitter_id AS "submitter_id!"
            FROM deployments WHERE organization_id = $1 AND status = 'running'"#,
         org
     )
@@ -93,6 +93,7 @@ pub async fn load_input(
         resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
         started_at: r.started_at,
         created_at: r.created_at,
+        submitter: r.submitter_id,
     })
     .collect();
 
@@ -117,9 +118,9 @@ pub async fn load_input(
     }
 
     let rows = sqlx::query!(
-        "SELECT id, requested_cluster_id, priority, cpu_millis, ram_mgib, gpu, created_at,
-                reason::text AS stored_reason
-         FROM deployments WHERE organization_id = $1 AND status = 'pending'",
+        r#"SELECT id, requested_cluster_id, priority, cpu_millis, ram_mgib, gpu, created_at,
+                  queued_at, submitter_id AS "submitter_id!", reason::text AS stored_reason
+           FROM deployments WHERE organization_id = $1 AND status = 'pending'"#,
         org
     )
     .fetch_all(&mut *conn)
@@ -137,8 +138,11 @@ pub async fn load_input(
             resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu),
             created_at: r.created_at,
             dependencies: dependency_state(open_deps.remove(&r.id).unwrap_or_default()),
+            submitter: r.submitter_id,
+            queued_at: r.queued_at,
         });
     }
+    let fairness = load_fairness(&mut *conn, org).await?;
 
     Ok(Snapshot {
         input: Input {
@@ -147,8 +151,41 @@ pub async fn load_input(
             pending,
             now,
             min_runtime_seconds,
+            fairness,
         },
         stored_reasons,
+    })
+}
+
+/// The organization's aging and fair-share settings and its submitters' quotas.
+pub async fn load_fairness(conn: &mut PgConnection, org: Uuid) -> sqlx::Result<Fairness> {
+    let settings = sqlx::query!(
+        "SELECT aging_points_per_hour, aging_max_boost, fair_share FROM organizations WHERE id = $1",
+        org
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(settings) = settings else {
+        return Ok(Fairness::default());
+    };
+    let quotas = sqlx::query!(
+        "SELECT submitter_id, cpu_millis, ram_mgib, gpu FROM submitter_quotas WHERE organization_id = $1",
+        org
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|q| {
+        let cap = |amount: Option<i64>| amount.unwrap_or(UNLIMITED);
+        let limit = Resources::new(cap(q.cpu_millis), cap(q.ram_mgib), cap(q.gpu));
+        (q.submitter_id, limit)
+    })
+    .collect();
+    Ok(Fairness {
+        aging_points_per_hour: settings.aging_points_per_hour,
+        aging_max_boost: settings.aging_max_boost,
+        fair_share: settings.fair_share,
+        quotas,
     })
 }
 

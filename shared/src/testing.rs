@@ -58,6 +58,10 @@ impl TestRequest {
         Self::new("POST", uri)
     }
 
+    pub fn put(uri: &str) -> Self {
+        Self::new("PUT", uri)
+    }
+
     pub fn patch(uri: &str) -> Self {
         Self::new("PATCH", uri)
     }

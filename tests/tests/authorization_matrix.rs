@@ -159,6 +159,48 @@ const TABLE: &[Row] = &[
         Who::OrgAdmin,
         &[200],
     ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/settings",
+        Who::Member,
+        &[200],
+    ),
+    row(
+        "PATCH",
+        "/api/v1/organizations/{id}/settings",
+        Who::OrgAdmin,
+        &[200],
+    ),
+    row(
+        "PUT",
+        "/api/v1/organizations/{id}/members/{user_id}/quota",
+        Who::OrgAdmin,
+        &[200],
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}/members/{user_id}/quota",
+        Who::OrgAdmin,
+        &[204],
+    ),
+    row(
+        "PUT",
+        "/api/v1/organizations/{id}/tokens/{token_id}/quota",
+        Who::OrgAdmin,
+        &[200],
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}/tokens/{token_id}/quota",
+        Who::OrgAdmin,
+        &[204],
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/usage",
+        Who::Member,
+        &[200],
+    ),
     row("POST", "/api/v1/clusters", Who::OrgAdmin, &[201]),
     row("GET", "/api/v1/clusters", Who::AnyUser, &[200]),
     row("GET", "/api/v1/clusters/{id}", Who::Member, &[200]),
@@ -693,6 +735,29 @@ async fn prepare(
             (
                 format!("/api/v1/organizations/{org}/webhooks/{hook}/deliveries"),
                 None,
+            )
+        }
+        ("GET", "/api/v1/organizations/{id}/settings")
+        | ("GET", "/api/v1/organizations/{id}/usage") => (row.path.replace("{id}", &org), None),
+        // Changes nothing: fair share is off already.
+        ("PATCH", "/api/v1/organizations/{id}/settings") => (
+            format!("/api/v1/organizations/{org}/settings"),
+            Some(json!({"fair_share": false})),
+        ),
+        ("PUT", "/api/v1/organizations/{id}/members/{user_id}/quota")
+        | ("DELETE", "/api/v1/organizations/{id}/members/{user_id}/quota") => (
+            format!(
+                "/api/v1/organizations/{org}/members/{}/quota",
+                fx.spare_member
+            ),
+            (row.method == "PUT").then(|| json!({"gpu_count": 1000})),
+        ),
+        ("PUT", "/api/v1/organizations/{id}/tokens/{token_id}/quota")
+        | ("DELETE", "/api/v1/organizations/{id}/tokens/{token_id}/quota") => {
+            let (token_id, _) = fresh_api_token(app, fx, "viewer").await;
+            (
+                format!("/api/v1/organizations/{org}/tokens/{token_id}/quota"),
+                (row.method == "PUT").then(|| json!({"gpu_count": 1000})),
             )
         }
         ("GET", "/api/v1/organizations/{id}/members") => {

@@ -13,7 +13,7 @@ use shared::error::violated_constraint;
 use shared::http::extract::Json;
 use shared::http::{header_str, json, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, readable, Action};
+use shared::rbac::{authorize, readable, Action, Role};
 use shared::resources::{Resources, ResourcesDto};
 use shared::scheduling::{self, DependencyState, Pending};
 use shared::status::DeploymentStatus;
@@ -118,7 +118,7 @@ async fn accept(
     errors.finish()?;
 
     let organization_id = resolve_organization(state, caller, body).await?;
-    authorize(
+    let role = authorize(
         &state.db,
         caller,
         organization_id,
@@ -126,6 +126,23 @@ async fn accept(
         "organization",
     )
     .await?;
+    if role != Role::Admin {
+        let ceiling = sqlx::query_scalar!(
+            "SELECT developer_max_priority FROM organizations WHERE id = $1",
+            organization_id
+        )
+        .fetch_one(&state.db)
+        .await?;
+        if priority > i64::from(ceiling) {
+            return Err(ApiError::validation(
+                "priority",
+                format!(
+                    "must be at most {ceiling}: the organization's developer_max_priority caps \
+                     developers and API tokens"
+                ),
+            ));
+        }
+    }
 
     let known = sqlx::query_scalar!(
         "SELECT id FROM deployments WHERE organization_id = $1 AND id = ANY($2)",
@@ -455,6 +472,8 @@ pub async fn dry_run(
         resources: d.resources,
         created_at: now,
         dependencies: dependency_state_of(&state, &d.depends_on).await?,
+        submitter: caller.id(),
+        queued_at: now,
     };
     let plan = scheduling::dry_run(&input, &candidate);
     let result = if let Some(start) = plan.starts.iter().find(|s| s.deployment_id == candidate.id) {

@@ -20,14 +20,20 @@ pub struct Deployment {
     pub image: String,
     pub resources: ResourcesDto,
     pub priority: i32,
+    /// The priority the queue is ordered by: while pending, `priority` plus the organization's
+    /// aging boost for the time waited (DESIGN.md §9); otherwise `priority`. Preemption
+    /// compares `priority` only.
+    pub effective_priority: i32,
     pub status: DeploymentStatus,
     /// Why it is not running: `{code, message, shortfall?}`; null while running. Waiting:
     /// `queued` (not yet looked at), `insufficient_resources`, `waiting_for_dependencies`,
-    /// `preempted`, `exceeds_capacity` (no cluster is that large). Ended: `dependency_failed`,
+    /// `preempted`, `exceeds_capacity` (no cluster is that large), `quota_exceeded` (its
+    /// submitter's quota is in use). Ended: `dependency_failed`,
     /// `max_runtime_exceeded`, `cancelled`, `failed`.
     #[schema(value_type = Option<Object>)]
     pub reason: Option<serde_json::Value>,
-    /// 1-based place among the organization's waiting deployments; null unless pending.
+    /// 1-based place among the organization's waiting deployments, by effective priority, then
+    /// submission time, then id (fair share may interleave equal priorities); null unless pending.
     pub queue_position: Option<i64>,
     pub depends_on: Vec<Uuid>,
     pub preemption_count: i32,
@@ -76,6 +82,7 @@ pub struct DeploymentRow {
     pub ram_mgib: i64,
     pub gpu: i64,
     pub priority: i32,
+    pub effective_priority: i32,
     pub status: DeploymentStatus,
     pub reason: Option<serde_json::Value>,
     pub queue_position: Option<i64>,
@@ -101,6 +108,7 @@ impl From<DeploymentRow> for Deployment {
             image: r.image,
             resources: Resources::new(r.cpu_millis, r.ram_mgib, r.gpu).into(),
             priority: r.priority,
+            effective_priority: r.effective_priority,
             status: r.status,
             reason: r.reason,
             queue_position: r.queue_position,
@@ -173,11 +181,24 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
     let rows = sqlx::query_as!(
         DeploymentRow,
         r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
-                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority, d.status AS "status: DeploymentStatus", d.reason,
-                  CASE WHEN d.status = 'pending' THEN
+                  d.cpu_millis, d.ram_mgib, d.gpu, d.priority,
+                  CASE WHEN d.status = 'pending'
+                       THEN effective_priority(d.priority, d.queued_at, o.aging_points_per_hour, o.aging_max_boost, now())
+                       ELSE d.priority END AS "effective_priority!",
+                  d.status AS "status: DeploymentStatus", d.reason,
+                  CASE WHEN d.status <> 'pending' THEN NULL
+                       WHEN o.aging_points_per_hour = 0 THEN
+                    -- Without aging the order is the pending index's: counted from it.
                     (SELECT count(*) + 1 FROM deployments q
                      WHERE q.organization_id = d.organization_id AND q.status = 'pending'
                        AND (q.priority, d.created_at, d.id) > (d.priority, q.created_at, q.id))
+                  ELSE
+                    (SELECT count(*) + 1 FROM deployments q
+                     WHERE q.organization_id = d.organization_id AND q.status = 'pending'
+                       AND (effective_priority(q.priority, q.queued_at, o.aging_points_per_hour, o.aging_max_boost, now()),
+                            d.created_at, d.id)
+                         > (effective_priority(d.priority, d.queued_at, o.aging_points_per_hour, o.aging_max_boost, now()),
+                            q.created_at, q.id))
                   END AS queue_position,
                   ARRAY(SELECT depends_on_id FROM deployment_dependencies WHERE deployment_id = d.id
                         ORDER BY depends_on_id) AS "depends_on!",
@@ -186,7 +207,8 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
                   d.submitter_id AS "submitter_id!",
                   COALESCE(actor_name(CASE WHEN d.created_by IS NULL THEN 'token' ELSE 'user' END, d.submitter_id), '') AS "submitter_name!",
                   d.created_at, d.started_at, d.finished_at
-           FROM deployments d WHERE d.id = ANY($1)
+           FROM deployments d JOIN organizations o ON o.id = d.organization_id
+           WHERE d.id = ANY($1)
            ORDER BY d.created_at DESC, d.id DESC"#,
         ids
     )

@@ -1,5 +1,5 @@
 //! `/api/v1/organizations/*`: organizations, joining by invite, invites, members, API tokens,
-//! the audit log, the event feed and webhooks.
+//! the audit log, the event feed and webhooks, fair-sharing settings, quotas and usage.
 
 pub mod audit_log;
 pub mod events;
@@ -7,7 +7,10 @@ pub mod invites;
 pub mod join;
 pub mod members;
 pub mod orgs;
+pub mod quotas;
+pub mod settings;
 pub mod tokens;
+pub mod usage;
 pub mod webhooks;
 
 shared::http_routes!(
@@ -30,4 +33,11 @@ shared::http_routes!(
     webhooks::list,
     webhooks::delete,
     webhooks::deliveries,
+    settings::get,
+    settings::update,
+    quotas::set_for_member,
+    quotas::remove_for_member,
+    quotas::set_for_token,
+    quotas::remove_for_token,
+    usage::list,
 );

@@ -180,7 +180,7 @@ async fn preempt(conn: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error
     sqlx::query!(
         r#"WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) AS v(id, preemptor)),
            victims AS (
-               UPDATE deployments d SET status = 'pending', started_at = NULL,
+               UPDATE deployments d SET status = 'pending', started_at = NULL, queued_at = now(),
                       preemption_count = d.preemption_count + 1,
                       reason = jsonb_build_object('code', 'preempted', 'message', 'preempted by ' || v.preemptor,
                                                   'preempted_by', v.preemptor)

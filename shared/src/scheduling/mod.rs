@@ -5,11 +5,13 @@
 //! same input gives the same plan whatever the order of the input vectors.
 //!
 //! The code follows the concerns of the algorithm, as kube-scheduler divides them: `queue`
-//! (queue order and dependency gating), `fit` (best-fit scoring), `preemption` (victim choice,
+//! (queue order and dependency gating), `fair_share` (the order among equal priorities when
+//! fair share is on), `fit` (best-fit scoring), `preemption` (victim choice,
 //! and on which cluster), `reasons` (why a deployment keeps waiting, and what it is short of),
 //! and `pass` (the state of one pass and the loop that drives it). Here: the input, the plan
 //! and the entry points.
 
+mod fair_share;
 mod fit;
 mod pass;
 mod preemption;
@@ -21,6 +23,8 @@ mod queue;
 mod reasons;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fairness;
 #[cfg(test)]
 mod tests_preemption;
 
@@ -54,6 +58,8 @@ pub struct Running {
     /// The cluster it asked for (None = auto placement), so a requeued victim is placed again
     /// under its own rule rather than pinned to the cluster it was evicted from.
     pub requested_cluster_id: Option<Uuid>,
+    /// Who submitted it, a person or a token: quotas and fair share count per submitter.
+    pub submitter: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +78,10 @@ pub struct Pending {
     pub resources: Resources,
     pub created_at: DateTime<Utc>,
     pub dependencies: DependencyState,
+    pub submitter: Uuid,
+    /// When it last entered the queue (submitted, or requeued by a preemption): aging counts
+    /// the hours waited from here.
+    pub queued_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +93,47 @@ pub struct Input {
     pub now: DateTime<Utc>,
     /// A running deployment younger than this is never preempted; 0 or less = off.
     pub min_runtime_seconds: i64,
+    pub fairness: Fairness,
+}
+
+/// The organization's levers of DESIGN.md §9. The default turns them all off.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fairness {
+    /// 0 = no aging.
+    pub aging_points_per_hour: i32,
+    pub aging_max_boost: i32,
+    /// Among equal effective priorities, the submitter with the smallest dominant share first.
+    pub fair_share: bool,
+    /// What each submitter's deployments may hold running at once; a submitter not listed has
+    /// no quota, and `UNLIMITED` stands for a resource the quota does not cap.
+    pub quotas: HashMap<Uuid, Resources>,
+}
+
+/// A quota's amount for a resource it does not cap.
+pub const UNLIMITED: i64 = i64::MAX;
+
+impl Fairness {
+    /// The priority the queue is ordered by: the base, plus one point per
+    /// `1 / aging_points_per_hour` hours waited, at most `aging_max_boost`. Preemption never
+    /// looks at it: only base priorities decide who may evict whom.
+    pub fn effective_priority(
+        &self,
+        priority: i32,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> i32 {
+        if self.aging_points_per_hour <= 0 || self.aging_max_boost <= 0 {
+            return priority;
+        }
+        let waited = now.signed_duration_since(queued_at).num_seconds().max(0);
+        let boost = waited.saturating_mul(i64::from(self.aging_points_per_hour)) / 3600;
+        priority.saturating_add(boost.min(i64::from(self.aging_max_boost)) as i32)
+    }
+
+    /// Whether a pass must keep each submitter's running total.
+    fn counts_submitters(&self) -> bool {
+        self.fair_share || !self.quotas.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -2,29 +2,34 @@
 //! far), and the loop that takes the queue in order and places each candidate.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use chrono::TimeDelta;
 use uuid::Uuid;
 
+use super::fair_share;
 use super::fit::Scores;
 use super::preemption::{sum_from_here, Preemptible, Slot};
 use super::queue::{failed_dependencies, queue_key, QueueKey, Turn};
-use super::reasons::waiting_message;
+use super::reasons::{quota_reason, waiting_message};
 use super::{
-    Cluster, DependencyState, Input, Pending, Plan, Preemption, Reason, ReasonCode, Running, Start,
-    Waiting,
+    Cluster, DependencyState, FastMap, Input, Pending, Plan, Preemption, Reason, ReasonCode,
+    Running, Start, Waiting, UNLIMITED,
 };
 use crate::resources::Resources;
 
 /// `memoize` is off only in tests, to show the memo changes no decision.
 pub(super) fn run(input: &Input, memoize: bool) -> Plan {
     let failed_dependency = failed_dependencies(&input.pending);
+    let fairness = &input.fairness;
     let mut queue: Vec<(QueueKey, usize)> = input
         .pending
         .iter()
         .enumerate()
-        .map(|(i, p)| (queue_key(p.priority, p.created_at, p.id), i))
+        .map(|(i, p)| {
+            let priority = fairness.effective_priority(p.priority, p.queued_at, input.now);
+            (queue_key(priority, p.created_at, p.id), i)
+        })
         .collect();
     queue.sort_unstable();
     // The deployments that simply get placed, found in input order, so that gathering them in
@@ -50,11 +55,21 @@ pub(super) fn run(input: &Input, memoize: bool) -> Plan {
             }
         })
         .collect();
-    let mut queue = queue.iter().map(|(key, _)| key).zip(turns).peekable();
     let mut pass = Pass::new(input, memoize);
     // Grown by doubling, these were copied over and over (and their pages faulted in twice).
     pass.plan.waiting.reserve(input.pending.len());
     pass.unplaced.reserve(input.pending.len());
+    if fairness.fair_share {
+        let line = queue
+            .iter()
+            .zip(turns)
+            .map(|(&(key, i), turn)| (key, input.pending[i].submitter, turn));
+        fair_share::run(&mut pass, line);
+        pass.second_chance();
+        return pass.finish();
+    }
+
+    let mut queue = queue.iter().map(|(key, _)| key).zip(turns).peekable();
 
     loop {
         // Requeued victims wait in their own heap; whichever comes first in queue order goes next.
@@ -72,22 +87,9 @@ pub(super) fn run(input: &Input, memoize: bool) -> Plan {
             continue;
         }
         let Some((_, turn)) = queue.next() else { break };
-        match turn {
-            Turn::Fail(failure) => pass.plan.dependency_failures.push(failure),
-            Turn::Wait { id, unfinished } => {
-                let reason = Reason {
-                    code: ReasonCode::WaitingForDependencies,
-                    message: waiting_message(unfinished),
-                    shortfall: None,
-                };
-                pass.plan.waiting.push(Waiting {
-                    deployment_id: id,
-                    reason,
-                });
-            }
-            Turn::Schedule(candidate) => pass.schedule(candidate),
-        }
+        pass.take(turn);
     }
+    pass.second_chance();
     pass.finish()
 }
 
@@ -100,6 +102,7 @@ pub(super) struct Candidate {
     pub(super) resources: Resources,
     /// Set for a victim requeued in this pass.
     pub(super) preempted_by: Option<Uuid>,
+    pub(super) submitter: Uuid,
 }
 
 impl Candidate {
@@ -110,6 +113,7 @@ impl Candidate {
             cluster_id: pending.cluster_id,
             resources: pending.resources,
             preempted_by: None,
+            submitter: pending.submitter,
         }
     }
 }
@@ -144,12 +148,17 @@ pub(super) struct Pass<'a> {
     /// cluster, free capacity is at most what preemption could make free (free + reclaimable),
     /// and that only shrinks as the pass goes on (starts take from it, protection takes from it,
     /// evictions move it from one to the other).
-    no_room: Vec<Resources>,
+    pub(super) no_room: Vec<Resources>,
+    /// Set once a candidate could preempt more than one before it (aging at work): evictions
+    /// from then on may leave room for work already passed over, which `second_chance` starts.
+    pub(super) unprotected: bool,
     memoize: bool,
     /// Evicted deployments, requeued: `requeued` holds their queue keys, lowest on top, with
     /// their indices here.
-    victims: Vec<Candidate>,
-    requeued: BinaryHeap<Reverse<(QueueKey, usize)>>,
+    pub(super) victims: Vec<Candidate>,
+    pub(super) requeued: BinaryHeap<Reverse<(QueueKey, usize)>>,
+    /// Per submitter, only when quotas or fair share need it.
+    pub(super) submitters: Option<Submitters>,
     /// Candidates that cannot start, by their index in `plan.waiting`; their reasons are
     /// written by `finish`, against the free capacity the plan leaves.
     pub(super) unplaced: Vec<(usize, Candidate, Target)>,
@@ -166,6 +175,86 @@ pub(super) enum Target {
 }
 
 type Placement = Result<(usize, Vec<usize>), Target>;
+
+/// Each submitter's running total, quota and dominant share, kept up to date through the pass.
+/// Submitters are numbered in the order first seen; nothing is decided by that order.
+pub(super) struct Submitters {
+    index: FastMap<Uuid, usize>,
+    held: Vec<Resources>,
+    quota: Vec<Resources>,
+    pub(super) share: Vec<f64>,
+    /// The organization's capacity, the denominator of every share.
+    total: Resources,
+    /// Those whose `held` changed since the fair-share loop last looked.
+    pub(super) changed: Vec<usize>,
+}
+
+impl Submitters {
+    fn new(input: &Input) -> Self {
+        let total = input
+            .clusters
+            .iter()
+            .fold(Resources::ZERO, |sum, c| sum + c.capacity);
+        let mut submitters = Submitters {
+            index: FastMap::default(),
+            held: Vec::new(),
+            quota: Vec::new(),
+            share: Vec::new(),
+            total,
+            changed: Vec::new(),
+        };
+        for r in &input.running {
+            let s = submitters.index_of(r.submitter, &input.fairness.quotas);
+            submitters.held[s] += r.resources;
+        }
+        for p in &input.pending {
+            submitters.index_of(p.submitter, &input.fairness.quotas);
+        }
+        for s in 0..submitters.held.len() {
+            submitters.share[s] = submitters.dominant_share(s);
+        }
+        submitters
+    }
+
+    fn index_of(&mut self, submitter: Uuid, quotas: &HashMap<Uuid, Resources>) -> usize {
+        let next = self.held.len();
+        let s = *self.index.entry(submitter).or_insert(next);
+        if s == next {
+            let unlimited = Resources::new(UNLIMITED, UNLIMITED, UNLIMITED);
+            self.held.push(Resources::ZERO);
+            self.quota
+                .push(quotas.get(&submitter).copied().unwrap_or(unlimited));
+            self.share.push(0.0);
+        }
+        s
+    }
+
+    pub(super) fn get(&self, submitter: Uuid) -> usize {
+        self.index[&submitter]
+    }
+
+    /// How far past its submitter's quota starting `candidate` would go, if it would.
+    fn over_quota(&self, candidate: &Candidate) -> Option<Resources> {
+        let s = self.get(candidate.submitter);
+        let after = self.held[s] + candidate.resources;
+        (!after.fits_in(&self.quota[s])).then(|| after.shortfall(&self.quota[s]))
+    }
+
+    fn hold(&mut self, submitter: Uuid, resources: Resources, starts: bool) {
+        let s = self.get(submitter);
+        if starts {
+            self.held[s] += resources;
+        } else {
+            self.held[s] -= resources;
+        }
+        self.share[s] = self.dominant_share(s);
+        self.changed.push(s);
+    }
+
+    fn dominant_share(&self, s: usize) -> f64 {
+        self.held[s].dominant_share_of(&self.total)
+    }
+}
 
 impl<'a> Pass<'a> {
     pub(super) fn new(input: &'a Input, memoize: bool) -> Self {
@@ -256,15 +345,107 @@ impl<'a> Pass<'a> {
             by_priority,
             protected: 0,
             no_room: Vec::new(),
+            unprotected: false,
             memoize,
             victims: Vec::new(),
             requeued: BinaryHeap::new(),
+            submitters: input
+                .fairness
+                .counts_submitters()
+                .then(|| Submitters::new(input)),
             unplaced: Vec::new(),
             plan: Plan::default(),
         }
     }
 
+    /// Without aging, a candidate passed over could have preempted whatever a later one did, so
+    /// no eviction leaves room it would fit in. With aging it may have been unable to: then
+    /// each one passed over, in queue order, starts where it fits now (without preempting).
+    fn second_chance(&mut self) {
+        if !self.unprotected || self.plan.preemptions.is_empty() {
+            return;
+        }
+        let mut started = Vec::new();
+        for k in 0..self.unplaced.len() {
+            let (_, candidate, target) = self.unplaced[k];
+            if self
+                .submitters
+                .as_ref()
+                .is_some_and(|s| s.over_quota(&candidate).is_some())
+            {
+                continue;
+            }
+            let need = candidate.resources;
+            let cluster = match target {
+                Target::Cluster(c) => Some(c).filter(|&c| need.fits_in(&self.free[c])),
+                Target::Anywhere => self
+                    .scores
+                    .best_fit(need)
+                    .filter(|&c| need.fits_in(&self.free[c])),
+                Target::Unknown => None,
+            };
+            if let Some(cluster) = cluster {
+                started.push(k);
+                self.start(candidate, cluster, Vec::new());
+            }
+        }
+        if started.is_empty() {
+            return;
+        }
+        // Out of `waiting` and `unplaced`, and the indices of the rest moved down to match.
+        let gone: std::collections::HashSet<usize> =
+            started.iter().map(|&k| self.unplaced[k].0).collect();
+        let mut new_index = Vec::with_capacity(self.plan.waiting.len());
+        let mut kept = 0;
+        for i in 0..self.plan.waiting.len() {
+            new_index.push(kept);
+            if !gone.contains(&i) {
+                kept += 1;
+            }
+        }
+        let mut i = 0;
+        self.plan.waiting.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+        self.unplaced.retain(|(i, _, _)| !gone.contains(i));
+        for (i, _, _) in &mut self.unplaced {
+            *i = new_index[*i];
+        }
+    }
+
+    /// A pending deployment's turn in the queue.
+    pub(super) fn take(&mut self, turn: Turn) {
+        match turn {
+            Turn::Fail(failure) => self.plan.dependency_failures.push(failure),
+            Turn::Wait { id, unfinished } => {
+                let reason = Reason {
+                    code: ReasonCode::WaitingForDependencies,
+                    message: waiting_message(unfinished),
+                    shortfall: None,
+                };
+                self.plan.waiting.push(Waiting {
+                    deployment_id: id,
+                    reason,
+                });
+            }
+            Turn::Schedule(candidate) => self.schedule(candidate),
+        }
+    }
+
     pub(super) fn schedule(&mut self, candidate: Candidate) {
+        // Checked first: work over its quota waits, and so it never preempts anyone.
+        if let Some(past) = self
+            .submitters
+            .as_ref()
+            .and_then(|s| s.over_quota(&candidate))
+        {
+            self.plan.waiting.push(Waiting {
+                deployment_id: candidate.id,
+                reason: quota_reason(past),
+            });
+            return;
+        }
         let placement = match candidate.cluster_id {
             Some(id) => match self.cluster_ids.binary_search(&id) {
                 Ok(cluster) => self.place_on(cluster, &candidate),
@@ -306,6 +487,8 @@ impl<'a> Pass<'a> {
     /// Auto placement: best fit in free capacity anywhere, else the cheapest preemption.
     fn place_anywhere(&mut self, candidate: &Candidate) -> Placement {
         let need = candidate.resources;
+        // First: with aging, protecting less than the candidate before forgets `no_room`.
+        self.protect_down_to(candidate.priority);
         if self.no_room.iter().any(|smaller| smaller.fits_in(&need)) {
             return Err(Target::Anywhere);
         }
@@ -317,7 +500,6 @@ impl<'a> Pass<'a> {
         if let Some(cluster) = best_fit {
             return Ok((cluster, Vec::new()));
         }
-        self.protect_down_to(candidate.priority);
         if let Some(preemption) = self.cheapest_preemption(candidate) {
             return Ok(preemption);
         }
@@ -349,6 +531,9 @@ impl<'a> Pass<'a> {
                 cluster_id,
                 resources: running.resources,
             });
+            if let Some(submitters) = &mut self.submitters {
+                submitters.hold(running.submitter, running.resources, false);
+            }
             let key = queue_key(running.priority, running.created_at, running.id);
             self.requeued.push(Reverse((key, self.victims.len())));
             self.victims.push(Candidate {
@@ -357,6 +542,7 @@ impl<'a> Pass<'a> {
                 cluster_id: running.requested_cluster_id,
                 resources: running.resources,
                 preempted_by: Some(candidate.id),
+                submitter: running.submitter,
             });
         }
         if !preempted.is_empty() {
@@ -371,6 +557,9 @@ impl<'a> Pass<'a> {
             if let Some(slot) = slots.last() {
                 self.by_least_important.insert((slot.priority, cluster));
             }
+        }
+        if let Some(submitters) = &mut self.submitters {
+            submitters.hold(candidate.submitter, candidate.resources, true);
         }
         self.free[cluster] -= candidate.resources;
         self.scores.set_free(cluster, self.free[cluster]);

@@ -221,9 +221,29 @@ impl Pass<'_> {
     }
 
     /// Takes out of `reclaimable` every running deployment the candidate may not preempt
-    /// (priority ≥ its own). Candidates come in queue order, so priority only goes down and
-    /// each deployment is protected once.
+    /// (priority ≥ its own). Candidates come in queue order, so without aging the base priority
+    /// only goes down and each deployment is protected once.
     pub(super) fn protect_down_to(&mut self, priority: i32) {
+        // Aging can bring a lower base priority up the queue ahead of a higher one: the higher
+        // one, coming later, may preempt what the lower one could not.
+        while let Some(&i) = self
+            .protected
+            .checked_sub(1)
+            .and_then(|k| self.by_priority.get(k))
+        {
+            let p = &self.preemptible[i];
+            if p.running.priority >= priority {
+                break;
+            }
+            if !p.evicted {
+                self.reclaimable[p.cluster] += p.running.resources;
+                self.protected_on[p.cluster] -= 1;
+            }
+            self.protected -= 1;
+            // What could not be made room for may be now.
+            self.no_room.clear();
+            self.unprotected = true;
+        }
         while let Some(&i) = self.by_priority.get(self.protected) {
             let p = &self.preemptible[i];
             if p.running.priority < priority {

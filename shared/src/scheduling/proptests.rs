@@ -43,6 +43,20 @@ pub(super) fn scenario() -> impl Strategy<Value = Input> {
         0..=30,
     );
     let min_runtime = prop_oneof![Just(0i64), 1..=600i64];
+    // Off half the time; otherwise aging, fair share and quotas for some of three submitters.
+    let fairness = prop_oneof![
+        Just(None),
+        (
+            prop_oneof![Just(0i32), 1..=100i32],
+            0..=20i32,
+            any::<bool>(),
+            prop::collection::vec(
+                (0usize..3, (0..=12i64, 0..=24i64, 0..=6i64), any::<u8>()),
+                0..=3
+            ),
+        )
+            .prop_map(Some),
+    ];
     (
         clusters,
         running,
@@ -50,9 +64,47 @@ pub(super) fn scenario() -> impl Strategy<Value = Input> {
         min_runtime,
         any::<bool>(),
         any::<bool>(),
+        fairness,
     )
         .prop_map(
-            |(clusters, running, pending, min_runtime_seconds, few_priorities, few_shapes)| {
+            |(
+                clusters,
+                running,
+                pending,
+                min_runtime_seconds,
+                few_priorities,
+                few_shapes,
+                fairness,
+            )| {
+                let submitter = |n: usize| id(0x5b00 + (n % 3) as u128);
+                let fairness = match fairness {
+                    None => Fairness::default(),
+                    Some((points, max_boost, fair_share, quotas)) => Fairness {
+                        aging_points_per_hour: points,
+                        aging_max_boost: max_boost,
+                        fair_share,
+                        quotas: quotas
+                            .into_iter()
+                            .map(|(who, cap, uncapped)| {
+                                // Some resources left uncapped.
+                                let cap = to_res(cap);
+                                let or_unlimited = |bit: u8, amount: i64| {
+                                    if uncapped & bit != 0 {
+                                        UNLIMITED
+                                    } else {
+                                        amount
+                                    }
+                                };
+                                let limit = Resources::new(
+                                    or_unlimited(1, cap.cpu_millis),
+                                    or_unlimited(2, cap.ram_mgib),
+                                    or_unlimited(4, cap.gpu),
+                                );
+                                (submitter(who), limit)
+                            })
+                            .collect(),
+                    },
+                };
                 let priority = |raw: u8| -> i32 {
                     if few_priorities {
                         1 + i32::from(raw % 3)
@@ -100,6 +152,7 @@ pub(super) fn scenario() -> impl Strategy<Value = Input> {
                         resources,
                         started_at: ago(age),
                         created_at: ago(age + (i as i64 % 3)),
+                        submitter: submitter(i),
                         requested_cluster_id: match requested {
                             0..=3 => None,
                             4..=5 => Some(on),
@@ -121,6 +174,9 @@ pub(super) fn scenario() -> impl Strategy<Value = Input> {
                         priority: priority(prio),
                         resources: request(raw),
                         created_at: ago(age),
+                        submitter: submitter(i / 2 + dep),
+                        // Waited from seconds to days: aging boosts some of them.
+                        queued_at: ago(age * (dep as i64 + 1) * 7_919),
                         dependencies: match deps {
                             0..=7 => DependencyState::Satisfied,
                             8 | 9 => DependencyState::Waiting {
@@ -141,6 +197,7 @@ pub(super) fn scenario() -> impl Strategy<Value = Input> {
                     pending,
                     now: t0(),
                     min_runtime_seconds,
+                    fairness,
                 }
             },
         )
@@ -174,12 +231,18 @@ fn check(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
     }
     let pending: HashMap<Uuid, &Pending> = input.pending.iter().map(|p| (p.id, p)).collect();
     // Who may start: satisfied pending, then victims as they are evicted.
-    let mut startable: HashMap<Uuid, (i32, Option<Uuid>)> = input
+    let mut startable: HashMap<Uuid, (i32, Option<Uuid>, Uuid)> = input
         .pending
         .iter()
         .filter(|p| p.dependencies == DependencyState::Satisfied)
-        .map(|p| (p.id, (p.priority, p.cluster_id)))
+        .map(|p| (p.id, (p.priority, p.cluster_id, p.submitter)))
         .collect();
+    // What each submitter holds running as the plan goes.
+    let mut held: HashMap<Uuid, Resources> = HashMap::new();
+    for r in &input.running {
+        *held.entry(r.submitter).or_default() += r.resources;
+    }
+    let quotas = &input.fairness.quotas;
     let preemptions: HashMap<Uuid, &Preemption> =
         plan.preemptions.iter().map(|p| (p.victim_id, p)).collect();
     prop_assert_eq!(
@@ -193,9 +256,21 @@ fn check(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
     for start in &plan.starts {
         // (f) no deployment started twice.
         prop_assert!(started.insert(start.deployment_id), "started twice");
-        let (priority, requested) = startable
+        // `priority` is the base priority: aging never grants the right to preempt (b).
+        let (priority, requested, submitter) = startable
             .remove(&start.deployment_id)
             .expect("start of a startable deployment");
+        // No start takes its submitter past its quota (counted before its own evictions).
+        let holds = held.entry(submitter).or_default();
+        if let Some(quota) = quotas.get(&submitter) {
+            prop_assert!(
+                (*holds + start.resources).fits_in(quota),
+                "{} over its quota {:?}",
+                start.deployment_id,
+                quota
+            );
+        }
+        *holds += start.resources;
         if let Some(requested) = requested {
             prop_assert_eq!(requested, start.cluster_id);
         }
@@ -214,7 +289,8 @@ fn check(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
             prop_assert_eq!(p.cluster_id, start.cluster_id);
             prop_assert_eq!(p.resources, r.resources);
             *room += r.resources;
-            startable.insert(r.id, (r.priority, r.requested_cluster_id));
+            *held.entry(r.submitter).or_default() -= r.resources;
+            startable.insert(r.id, (r.priority, r.requested_cluster_id, r.submitter));
             victims_seen += 1;
         }
         // (a) the start fits.
@@ -282,6 +358,23 @@ fn check(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
         seen
     );
     for w in &plan.waiting {
+        if w.reason.code == ReasonCode::QuotaExceeded {
+            // Only a submitter with a quota, and only for what the quota lacks.
+            let submitter = match pending.get(&w.deployment_id) {
+                Some(p) => p.submitter,
+                None => {
+                    input
+                        .running
+                        .iter()
+                        .find(|r| r.id == w.deployment_id)
+                        .unwrap()
+                        .submitter
+                }
+            };
+            prop_assert!(quotas.contains_key(&submitter));
+            prop_assert!(!w.reason.shortfall.expect("a shortfall").is_zero());
+            continue;
+        }
         let expected = match pending.get(&w.deployment_id) {
             None => ReasonCode::Preempted,
             Some(p) if matches!(p.dependencies, DependencyState::Waiting { .. }) => {
@@ -412,6 +505,7 @@ proptest! {
                 cluster_id: None,
                 resources: need,
                 preempted_by: None,
+                submitter: p.submitter,
             };
             pass.protect_down_to(p.priority);
             // Preemption is only searched for once nothing fits the free capacity.

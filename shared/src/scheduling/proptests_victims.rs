@@ -13,7 +13,7 @@ use super::pass::{Candidate, Pass};
 use super::preemption::{sum_from_here, victims_among, Slot, EXACT_UP_TO};
 use super::proptests::{old_enough, scenario};
 use super::queue::queue_key;
-use super::tests::{ago, cluster, id, t0};
+use super::tests::{ago, cluster, id, t0, SOMEONE};
 use super::*;
 
 /// Keep order, literally: highest priority, then earliest started, then lowest id.
@@ -169,6 +169,7 @@ fn small_input(clusters: usize, pinned: bool) -> impl Strategy<Value = Input> {
                         started_at: ago(started),
                         created_at: ago(started + 60),
                         requested_cluster_id: None,
+                        submitter: SOMEONE,
                     });
                 }
                 let candidate = Pending {
@@ -178,6 +179,8 @@ fn small_input(clusters: usize, pinned: bool) -> impl Strategy<Value = Input> {
                     resources: need,
                     created_at: ago(5),
                     dependencies: DependencyState::Satisfied,
+                    submitter: SOMEONE,
+                    queued_at: ago(5),
                 };
                 Input {
                     clusters,
@@ -185,6 +188,7 @@ fn small_input(clusters: usize, pinned: bool) -> impl Strategy<Value = Input> {
                     pending: vec![candidate],
                     now: t0(),
                     min_runtime_seconds: min_runtime,
+                    fairness: Fairness::default(),
                 }
             },
         )
@@ -247,6 +251,7 @@ proptest! {
                 cluster_id: p.cluster_id,
                 resources: p.resources,
                 preempted_by: None,
+                submitter: p.submitter,
             };
             pass.protect_down_to(p.priority);
             let evicted: HashSet<Uuid> =
@@ -324,6 +329,7 @@ proptest! {
                 started_at: t0(),
                 created_at: t0(),
                 requested_cluster_id: None,
+                submitter: SOMEONE,
             })
             .collect();
         let eligible: Vec<&Running> = running.iter().collect();

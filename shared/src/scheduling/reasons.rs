@@ -31,6 +31,9 @@ pub enum ReasonCode {
     /// Auto-placed, and larger than every cluster's total capacity: it can start only once a
     /// cluster that large exists (one was deleted or shrunk while it waited, say).
     ExceedsCapacity,
+    /// Starting it would take its submitter's running work past the submitter's quota: it
+    /// waits for the submitter's own work to free room, blocking and preempting no one.
+    QuotaExceeded,
 }
 
 /// A shortfall in the API's units, as any request is: `{"cpu_cores": 1.5, "ram_gib": 4.0,
@@ -40,6 +43,18 @@ fn serialize_shortfall<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     shortfall.map(ResourcesDto::from).serialize(serializer)
+}
+
+/// `shortfall`: how far past the quota starting it would go.
+pub(super) fn quota_reason(shortfall: Resources) -> Reason {
+    let mut message = String::from("its submitter's quota is in use: ");
+    describe(&mut message, shortfall);
+    message.push_str(" of quota");
+    Reason {
+        code: ReasonCode::QuotaExceeded,
+        message,
+        shortfall: Some(shortfall),
+    }
 }
 
 pub(super) fn waiting_message(unfinished: usize) -> String {

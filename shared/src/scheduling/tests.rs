@@ -9,6 +9,9 @@ pub(super) fn id(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }
 
+/// The submitter of every deployment these helpers make.
+pub(super) const SOMEONE: Uuid = Uuid::from_u128(0x5b);
+
 pub(super) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 0).unwrap()
 }
@@ -43,6 +46,7 @@ pub(super) fn running(n: u128, on: u128, priority: i32, resources: Resources, ag
         started_at: ago(age),
         created_at: ago(age + 60),
         requested_cluster_id: Some(id(on)),
+        submitter: SOMEONE,
     }
 }
 
@@ -54,6 +58,8 @@ pub(super) fn pending(n: u128, on: Option<u128>, priority: i32, resources: Resou
         resources,
         created_at: ago(10),
         dependencies: DependencyState::Satisfied,
+        submitter: SOMEONE,
+        queued_at: ago(10),
     }
 }
 
@@ -64,6 +70,7 @@ pub(super) fn input(clusters: Vec<Cluster>, running: Vec<Running>, pending: Vec<
         pending,
         now: t0(),
         min_runtime_seconds: 0,
+        fairness: Fairness::default(),
     }
 }
 
@@ -75,7 +82,7 @@ pub(super) fn victims(plan: &Plan) -> Vec<Uuid> {
     plan.preemptions.iter().map(|p| p.victim_id).collect()
 }
 
-fn waiting(plan: &Plan, n: u128) -> &Reason {
+pub(super) fn waiting(plan: &Plan, n: u128) -> &Reason {
     &plan
         .waiting
         .iter()

@@ -95,6 +95,14 @@ pub async fn patch(state: &AppState, who: &User, path: &str, body: Value) -> Res
     .await
 }
 
+pub async fn put(state: &AppState, who: &User, path: &str, body: Value) -> Response {
+    send(
+        state,
+        TestRequest::put(path).bearer(&who.token).json(body).build(),
+    )
+    .await
+}
+
 pub async fn delete(state: &AppState, who: &User, path: &str) -> Response {
     send(state, TestRequest::delete(path).bearer(&who.token).build()).await
 }
