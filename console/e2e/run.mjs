@@ -307,6 +307,34 @@ async function main() {
   await page.getByRole("cell", { name: "token.created" }).waitFor();
   await check(page, "audit");
 
+  step = "settings (DESIGN §9): save, and a field error in words";
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Highest priority for developers and tokens").fill("60");
+  await page.getByLabel("Aging: points per hour waited").fill("10");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await text(page, "Saved");
+  const saved = await api("GET", `/organizations/${org}/settings`, adminToken);
+  if (saved.developer_max_priority !== 60 || saved.aging_points_per_hour !== 10) fail(`settings: ${JSON.stringify(saved)}`);
+  await allowing(/status of 422/, async () => {
+    await page.getByLabel("Highest priority for developers and tokens").fill("500");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.locator('[aria-invalid="true"]').waitFor();
+  });
+  await check(page, "settings");
+  await page.getByLabel("Highest priority for developers and tokens").fill("60");
+
+  step = "usage and quotas: set a token's quota, then remove it";
+  await page.getByRole("link", { name: "Usage" }).click();
+  const ciRow = page.getByRole("row", { name: /ci \(API token\)/ });
+  await ciRow.waitFor();
+  await ciRow.locator("summary").click();
+  await page.getByLabel("GPUs (ci)").fill("1");
+  await page.getByRole("button", { name: "Set quota of ci" }).click();
+  await ciRow.getByText("1 GPU").first().waitFor();
+  await check(page, "usage");
+  await page.getByRole("button", { name: "Remove quota of ci" }).click();
+  await ciRow.locator("summary").getByText("none").waitFor();
+
   step = "a viewer: signs in with the keyboard, joins with the code, sees no action it may not take";
   const viewerName = `vic${run}`;
   await apiUser(viewerName);
@@ -345,6 +373,14 @@ async function main() {
   await vpage.getByRole("row", { name: new RegExp(viewerName) }).waitFor();
   if ((await vpage.getByRole("button", { name: /Remove/ }).count()) !== 0) fail("a viewer sees Remove");
   await check(vpage, "viewer-members");
+  await vpage.getByRole("link", { name: "Settings" }).click();
+  await vpage.getByText("Highest priority for developers and tokens").waitFor();
+  if ((await vpage.getByRole("button", { name: "Save settings" }).count()) !== 0) fail("a viewer sees Save settings");
+  await check(vpage, "viewer-settings");
+  await vpage.getByRole("link", { name: "Usage" }).click();
+  await vpage.getByRole("row", { name: new RegExp(adminName) }).waitFor();
+  if ((await vpage.getByRole("button", { name: /quota/ }).count()) !== 0) fail("a viewer sees a quota button");
+  await check(vpage, "viewer-usage");
 
   step = "admin: a member's role, which the member's own page follows live";
   await page.getByRole("link", { name: "Members" }).click();

@@ -129,7 +129,11 @@ async function send<T>(method: string, path: string, body?: unknown, options: Op
 
 /** An authenticated call; on 401 it refreshes once and retries, and signs out if that fails. */
 export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<T> {
-  if (!accessToken) await refresh();
+  // Signed out (or signing out): nothing to send a request with, so none is sent.
+  if (!accessToken && !(await refresh())) {
+    signedOutListeners.forEach((l) => l());
+    throw new ApiError(401, "Signed out", "Sign in again to continue.");
+  }
   try {
     return await send<T>(method, path, body, { signal, headers });
   } catch (err) {

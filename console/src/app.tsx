@@ -12,6 +12,7 @@ import { Queue, Running } from "./pages/queue";
 import { DeploymentPage } from "./pages/deployment";
 import { Submit } from "./pages/submit";
 import { Members, Invites, Tokens, Webhooks, WebhookDeliveries, Audit } from "./pages/admin";
+import { SettingsPage, UsagePage } from "./pages/fairness";
 
 const LAST_ORG = "hv.org";
 
@@ -106,6 +107,8 @@ function Routed({ path, me }: { path: string; me: Me }) {
     else if (route("/submit")) page = <Submit />;
     else if ((params = route("/deployments/:id"))) page = <DeploymentPage id={params.id} />;
     else if (route("/members")) page = <Members />;
+    else if (route("/usage")) page = <UsagePage />;
+    else if (route("/settings")) page = <SettingsPage />;
     else if (route("/admin/invites")) page = <Invites />;
     else if (route("/admin/tokens")) page = <Tokens />;
     else if (route("/admin/webhooks")) page = <Webhooks />;
@@ -159,6 +162,8 @@ function Header({ path, me, orgId }: { path: string; me: Me; orgId?: string }) {
         ["running", "Running"],
         ...(rights.canDeploy ? ([["submit", "Submit"]] as [string, string][]) : []),
         ["members", "Members"],
+        ["usage", "Usage"],
+        ["settings", "Settings"],
         ...(rights.isAdmin
           ? ([
               ["admin/invites", "Invites"],
@@ -174,7 +179,7 @@ function Header({ path, me, orgId }: { path: string; me: Me; orgId?: string }) {
     if (id === "") navigate("/orgs");
     else {
       const section = path.split("/")[3] ?? "clusters";
-      const keep = ["clusters", "queue", "running", "submit", "members"].includes(section) ? section : "clusters";
+      const keep = ["clusters", "queue", "running", "submit", "members", "usage", "settings"].includes(section) ? section : "clusters";
       navigate(`/o/${id}/${keep}`);
     }
   };
