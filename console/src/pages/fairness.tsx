@@ -1,6 +1,6 @@
 // DESIGN §9: the organization's fair-sharing settings, and each submitter's usage and quota.
 // Every member reads them; only admins see the forms that change them.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, del, get, patch } from "../api";
 import { resources } from "../format";
 import { useOrg } from "../session";
@@ -47,18 +47,23 @@ function SettingsForm({ current, onSaved }: { current: Settings; onSaved: () => 
   const [fair, setFair] = useState(current.fair_share);
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  // An admin elsewhere may change them: the form follows until this one is edited.
-  const [dirty, setDirty] = useState(false);
+  // An admin elsewhere may change them: the form follows each new value from the server until
+  // this one is edited (a ref, so a keystroke is never undone by an effect of an older render).
+  const dirty = useRef(false);
+  const last = useRef(JSON.stringify(current));
   useEffect(() => {
-    if (dirty) return;
+    const now = JSON.stringify(current);
+    if (now === last.current) return;
+    last.current = now;
+    if (dirty.current) return;
     setCeiling(String(current.developer_max_priority));
     setPoints(String(current.aging_points_per_hour));
     setBoost(String(current.aging_max_boost));
     setFair(current.fair_share);
-  }, [current, dirty]);
+  }, [current]);
   const edit = (set: (v: string) => void) => (v: string) => {
     set(v);
-    setDirty(true);
+    dirty.current = true;
     setSaved(false);
   };
   const submit = async (e: Event) => {
@@ -71,7 +76,7 @@ function SettingsForm({ current, onSaved }: { current: Settings; onSaved: () => 
         aging_max_boost: numberOrText(boost),
         fair_share: fair,
       });
-      setDirty(false);
+      dirty.current = false;
       setSaved(true);
       onSaved();
     } catch (err) {
@@ -92,7 +97,7 @@ function SettingsForm({ current, onSaved }: { current: Settings; onSaved: () => 
             checked={fair}
             onChange={(e) => {
               setFair((e.target as HTMLInputElement).checked);
-              setDirty(true);
+              dirty.current = true;
               setSaved(false);
             }}
           />{" "}
