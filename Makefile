@@ -27,14 +27,15 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas
+.PHONY: bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
 	./scripts/dev.sh
 
-## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests
-test: services
+## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests, and
+## the console in Chromium (tests/tests/console.rs; needs /usr/bin/chromium: apt-get install -y chromium)
+test: services console-deps
 	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
 
@@ -89,3 +90,15 @@ sqlx-check:
 
 build-lambdas:
 	cargo lambda build --release --workspace --exclude hypervisor-local --exclude e2e-tests
+
+## console: rebuild the console's bundle (functions/console/dist, committed) from console/
+console:
+	./scripts/console-check.sh --write
+
+## console-check: the committed bundle is what console/ builds (as CI checks it)
+console-check:
+	./scripts/console-check.sh
+
+# The browser test's npm packages (playwright-core, axe-core), from the lockfile.
+console-deps:
+	@[ console/node_modules/.package-lock.json -nt console/package-lock.json ] || npm ci --prefix console --no-audit --no-fund --loglevel=error

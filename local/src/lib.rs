@@ -12,7 +12,14 @@ pub mod sqs_consumer;
 pub use routes::Routes;
 
 /// The functions this server can run, by binary name.
-pub const FUNCTIONS: &[&str] = &["auth", "organizations", "clusters", "deployments", "docs"];
+pub const FUNCTIONS: &[&str] = &[
+    "auth",
+    "organizations",
+    "clusters",
+    "deployments",
+    "docs",
+    "console",
+];
 
 /// The router of the function named `function`, as its Lambda runs it.
 pub fn router(state: &shared::AppState, function: &str) -> Option<axum::Router> {
@@ -22,6 +29,7 @@ pub fn router(state: &shared::AppState, function: &str) -> Option<axum::Router> 
         "clusters" => clusters::router(state.clone()),
         "deployments" => deployments::router(state.clone()),
         "docs" => docs::router(),
+        "console" => console::router(),
         _ => return None,
     })
 }

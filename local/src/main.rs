@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(local.addr).await?;
         let addr = local.addr;
         println!(
-            "Hypervisor API on http://{addr}  (docs: http://{addr}/docs, {} routes from {})",
+            "Hypervisor API on http://{addr}  (console: http://{addr}/console/, docs: http://{addr}/docs, {} routes from {})",
             routes.all().len(),
             local.template.display()
         );

@@ -21,7 +21,8 @@ const PASSWORD: &str = "Correct-Horse-Battery-9";
 /// Who the contract lets call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
-    /// `/docs`, `/redoc`, `/openapi.json`: anyone; 200 (or 301 to a trailing slash).
+    /// `/docs`, `/redoc`, `/openapi.json`, the console (`/`, `/console/...`): anyone; 200 (or
+    /// a redirect to a trailing slash or to the console).
     Docs,
     /// register, login, refresh, logout: no bearer needed, and a bad one changes nothing.
     Public,
@@ -232,6 +233,9 @@ const TABLE: &[Row] = &[
     row("GET", "/docs/{proxy+}", Who::Docs, &[200, 301]),
     row("GET", "/redoc", Who::Docs, &[200, 301]),
     row("GET", "/redoc/{proxy+}", Who::Docs, &[200, 301]),
+    row("GET", "/", Who::Docs, &[302]),
+    row("GET", "/console", Who::Docs, &[301]),
+    row("GET", "/console/{proxy+}", Who::Docs, &[200]),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -817,6 +821,8 @@ async fn prepare(
         ("GET", "/openapi.json") | ("GET", "/docs") | ("GET", "/redoc") => (row.path.into(), None),
         ("GET", "/docs/{proxy+}") => ("/docs/index.html".into(), None),
         ("GET", "/redoc/{proxy+}") => ("/redoc/redoc.standalone.js".into(), None),
+        ("GET", "/") | ("GET", "/console") => (row.path.into(), None),
+        ("GET", "/console/{proxy+}") => ("/console/o/any/queue".into(), None),
         (method, path) => panic!("the matrix has a row for {method} {path} but no request for it"),
     }
 }

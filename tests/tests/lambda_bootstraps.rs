@@ -277,6 +277,29 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     assert_eq!(status, 200);
     assert!(spec["paths"]["/api/v1/deployments"].is_object());
 
+    // The console: its page, embedded in the binary, under its policy.
+    let console = Function::start("console", &env).await;
+    let page = console
+        .api
+        .invoke(http_event("GET", "/console/", None, None))
+        .await
+        .expect("the console answers");
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert!(
+        page["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<div id=\"app\">"),
+        "{page}"
+    );
+    let csp = page["headers"]["content-security-policy"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{page}"
+    );
+
     // The notifier: its scheduled sweep tries the two submissions' deliveries (nobody answers,
     // so both wait for a retry); an SQS batch for the organization then finds nothing due.
     let notifier = Function::start("notifier", &env).await;

@@ -22,8 +22,11 @@ fn template_routes() -> BTreeSet<(String, String)> {
                 continue;
             }
             let path = event["Properties"]["Path"].as_str().unwrap().to_string();
-            // A greedy asset route ({proxy+}) serves files, not an API operation.
-            if !path.contains("+}") {
+            // A greedy asset route ({proxy+}) serves files, not an API operation; so does the
+            // console's function (/ and /console redirect to its page).
+            let console =
+                resource["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("console");
+            if !path.contains("+}") && !console {
                 routes.insert((
                     event["Properties"]["Method"]
                         .as_str()

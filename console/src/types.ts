@@ -1,0 +1,51 @@
+// The API's objects as the console reads them (DESIGN §4, §6–§8).
+export type Role = "admin" | "developer" | "viewer";
+export type Resources = { cpu_cores: number; ram_gib: number; gpu_count: number };
+export type Membership = { id: string; name: string; role: Role };
+export type Me = { kind: "user" | "token"; id: string; username?: string; name?: string; email?: string; organizations: Membership[] };
+export type Cluster = {
+  id: string;
+  organization_id: string;
+  name: string;
+  capacity: Resources;
+  allocated: Resources;
+  available: Resources;
+  running_count: number;
+  pending_count: number;
+  created_at: string;
+};
+export type Reason = { code: string; message: string; shortfall?: Partial<Resources> };
+export type Actor = { kind: string; id: string; name: string };
+export type Status = "pending" | "running" | "succeeded" | "failed" | "cancelled";
+export type Deployment = {
+  id: string;
+  organization_id: string;
+  cluster_id: string | null;
+  requested_cluster_id: string | null;
+  name: string;
+  image: string;
+  resources: Resources;
+  priority: number;
+  /** DESIGN §9 (aging); not every server has it yet. */
+  effective_priority?: number;
+  status: Status;
+  reason: Reason | null;
+  queue_position: number | null;
+  depends_on: string[];
+  preemption_count: number;
+  max_runtime_seconds: number | null;
+  created_by: string;
+  submitted_by: Actor;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+};
+export type DeploymentEvent = { at: string; type: string; detail: string; related_deployment_id: string | null; actor: Actor | null };
+export type DryRun = { outcome: "start" | "queue" | "reject"; cluster_id: string | null; would_preempt: string[]; reason: Reason | null };
+export type Member = { user_id: string; username: string; role: Role; joined_at: string };
+export type Invite = { id: string; role: Role; expires_at: string | null; max_uses: number | null; uses: number; revoked: boolean; created_at: string };
+export type ApiToken = { id: string; name: string; role: Role; created_by: string; created_at: string; expires_at: string; last_used_at: string | null; revoked_at: string | null };
+export type Webhook = { id: string; url: string; event_types: string[]; description: string | null; created_at: string; last_delivery_at: string | null; failing: boolean };
+export type Delivery = { id: number; event_cursor: string; event_type: string; attempt: number; status_code: number | null; error: string | null; at: string; next_attempt_at: string | null; delivered: boolean };
+export type AuditEntry = { id: string; at: string; actor: Actor; action: string; target: { type: string; id: string | null; name: string | null }; detail: unknown };
+export type Organization = { id: string; name: string; role: Role; member_count: number; created_at: string };
