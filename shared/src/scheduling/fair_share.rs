@@ -27,6 +27,7 @@ type Claim = Reverse<(u64, QueueKey, usize, u32)>;
 pub(super) fn run(pass: &mut Pass, line: impl Iterator<Item = (QueueKey, Uuid, Turn)>) {
     let mut line = line.peekable();
     let mut version: Vec<u32> = Vec::new();
+    let mut changed: Vec<usize> = Vec::new();
     loop {
         // The level of a key is its priority part: lower keys are higher priorities.
         let pending_level = line.peek().map(|(key, _, _)| level(key));
@@ -83,11 +84,13 @@ pub(super) fn run(pass: &mut Pass, line: impl Iterator<Item = (QueueKey, Uuid, T
                 .submitters
                 .as_mut()
                 .expect("fair share counts submitters");
-            let mut changed = std::mem::take(&mut submitters.changed);
+            // One buffer for the whole pass: most turns change one share or none.
+            changed.clear();
+            changed.append(&mut submitters.changed);
             changed.push(s);
             changed.sort_unstable();
             changed.dedup();
-            for c in changed {
+            for &c in &changed {
                 version[c] += 1;
                 if let Some(queue) = queues.get(&c).filter(|queue| !queue.is_empty()) {
                     claims.push(claim(pass, c, queue, version[c]));
