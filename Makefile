@@ -18,6 +18,7 @@ export WEBHOOK_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/queue/$(AWS_REGION)/000000000000
 # Local receivers (http://127.0.0.1:...) work in development; never set this in AWS.
 export WEBHOOK_ALLOW_PRIVATE ?= true
 export SWEEP_INTERVAL_SECONDS ?= 3
+export SCHEDULER_CONCURRENCY ?= 2
 export RATE_LIMIT_PER_MINUTE ?= 600
 export AUTH_RATE_LIMIT_PER_MINUTE ?= 10
 export DB_MAX_CONNECTIONS ?= 10

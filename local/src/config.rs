@@ -15,6 +15,9 @@ pub struct LocalConfig {
     pub sweep_interval: Duration,
     /// `LOCAL_ROLE`: what this process runs (default everything).
     pub role: Role,
+    /// `SCHEDULER_CONCURRENCY`: how many consumers of the scheduler's queue run passes at once,
+    /// as concurrent Lambda invocations do in AWS (default 2).
+    pub scheduler_concurrency: usize,
 }
 
 /// Which part of the system one local process runs. `make dev` runs all of it in one process;
@@ -62,6 +65,7 @@ impl LocalConfig {
                 1,
                 86_400,
             )? as u64),
+            scheduler_concurrency: settings.int("SCHEDULER_CONCURRENCY", 2, 1, 64)? as usize,
             role: match settings.text("LOCAL_ROLE").as_deref() {
                 None | Some("all") => Role::All,
                 Some("api") => Role::Api,
@@ -94,13 +98,16 @@ mod tests {
         let defaults = LocalConfig::from_lookup(|_| None).unwrap();
         assert_eq!(defaults.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(defaults.sweep_interval, Duration::from_secs(5));
+        assert_eq!(defaults.scheduler_concurrency, 2);
         let custom = LocalConfig::from_lookup(|name| match name {
             "PORT" => Some("3100".into()),
             "SWEEP_INTERVAL_SECONDS" => Some("2".into()),
+            "SCHEDULER_CONCURRENCY" => Some("4".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(custom.addr.port(), 3100);
         assert_eq!(custom.sweep_interval, Duration::from_secs(2));
+        assert_eq!(custom.scheduler_concurrency, 4);
     }
 }

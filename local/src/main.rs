@@ -17,11 +17,14 @@ async fn main() -> anyhow::Result<()> {
     if local.role.schedules() {
         let every = local.sweep_interval.as_secs();
         if let Some(queue) = state.queue.clone() {
+            let consumers = local.scheduler_concurrency;
             println!(
-                "scheduler: consuming {} and sweeping every {every}s",
+                "scheduler: {consumers} consumers of {} and a sweep every {every}s",
                 queue.url()
             );
-            parts.spawn(scheduler_loop::consume_queue(state.clone(), queue));
+            for _ in 0..consumers {
+                parts.spawn(scheduler_loop::consume_queue(state.clone(), queue.clone()));
+            }
         } else {
             println!("scheduler: QUEUE_URL not set; sweeping every {every}s only");
         }

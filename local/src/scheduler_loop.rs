@@ -18,7 +18,8 @@ pub async fn consume_queue(state: AppState, queue: Queue) {
     .await
 }
 
-/// Runs a full sweep every `interval`.
+/// Runs the sweep every `interval`: it enqueues the organizations with work for the consumers
+/// (and runs the passes itself only for what it could not send).
 pub async fn sweep_every(state: AppState, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -33,6 +33,8 @@ pub struct Config {
     /// http and point at loopback and private addresses.
     pub webhook_allow_private: bool,
     pub preemption_min_runtime_seconds: i64,
+    /// Finished deployments older than this many days are deleted by the sweep; 0 keeps them.
+    pub retention_days: i64,
     /// `DB_SSL_ROOT_CERT`: the CA bundle that makes IAM connections `verify-full`.
     pub db_ssl_root_cert: Option<String>,
     /// Set by the Lambda runtime (`AWS_LAMBDA_FUNCTION_NAME`): metrics go to stdout as EMF.
@@ -163,6 +165,7 @@ impl Config {
             webhook_queue_url: settings.text("WEBHOOK_QUEUE_URL"),
             webhook_allow_private: settings.flag("WEBHOOK_ALLOW_PRIVATE", false)?,
             preemption_min_runtime_seconds: parsed("PREEMPTION_MIN_RUNTIME_SECONDS", 0, 0)?,
+            retention_days: settings.int("RETENTION_DAYS", 90, 0, 36_500)?,
             db_ssl_root_cert: settings.text("DB_SSL_ROOT_CERT"),
             in_lambda: settings.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })

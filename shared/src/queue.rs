@@ -61,6 +61,35 @@ impl Queue {
         &self.url
     }
 
+    /// Sends up to ten requests in one call (SQS's batch limit); returns the ones SQS did not
+    /// take. An error means none was taken.
+    pub async fn send_batch<T: Serialize + Clone>(&self, requests: &[T]) -> anyhow::Result<Vec<T>> {
+        anyhow::ensure!(
+            requests.len() <= 10,
+            "SQS takes at most 10 messages a batch"
+        );
+        let mut call = self
+            .client()
+            .await
+            .send_message_batch()
+            .queue_url(&self.url);
+        for (i, request) in requests.iter().enumerate() {
+            call = call.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(serde_json::to_string(request)?)
+                    .build()?,
+            );
+        }
+        let out = call.send().await?;
+        Ok(out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse::<usize>().ok())
+            .filter_map(|i| requests.get(i).cloned())
+            .collect())
+    }
+
     pub async fn send(&self, request: &ScheduleRequest) -> anyhow::Result<()> {
         self.send_json(request, 0).await
     }

@@ -76,6 +76,19 @@ pub async fn load_input(
     now: DateTime<Utc>,
     min_runtime_seconds: i64,
 ) -> sqlx::Result<Snapshot> {
+    let fairness = load_fairness(&mut *conn, org).await?;
+    load_input_with(conn, org, clusters, fairness, now, min_runtime_seconds).await
+}
+
+/// [`load_input`] with the organization's fairness settings already loaded.
+pub async fn load_input_with(
+    conn: &mut PgConnection,
+    org: Uuid,
+    clusters: Vec<Cluster>,
+    fairness: Fairness,
+    now: DateTime<Utc>,
+    min_runtime_seconds: i64,
+) -> sqlx::Result<Snapshot> {
     let running = sqlx::query!(
         r#"SELECT id, cluster_id AS "cluster_id!", requested_cluster_id, priority, cpu_millis, ram_mgib, gpu,
                   started_at AS "started_at!", created_at, submitter_id AS "submitter_id!"
@@ -142,8 +155,6 @@ pub async fn load_input(
             queued_at: r.queued_at,
         });
     }
-    let fairness = load_fairness(&mut *conn, org).await?;
-
     Ok(Snapshot {
         input: Input {
             clusters,

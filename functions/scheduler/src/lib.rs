@@ -1,7 +1,10 @@
-//! The scheduler: an SQS batch (fast path: "look at this organization") or the scheduled
-//! sweep (every organization with work, and max-runtime enforcement) runs scheduling passes.
+//! The scheduler: an SQS batch (fast path: "look at this organization") runs scheduling passes;
+//! the scheduled sweep only finds the organizations with work and sends each one such a message
+//! (DESIGN §12), so passes of different organizations run in parallel, in separate invocations.
 
+pub mod fingerprint;
 pub mod pass;
+pub mod retention;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::Value;
@@ -10,7 +13,7 @@ use shared::AppState;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub use pass::{run_pass, PassSummary};
+pub use pass::{run_pass, run_pass_unless_busy, PassSummary};
 
 /// The Lambda entry point: SQS batches carry `Records`; anything else is the scheduled sweep.
 pub async fn handle_event(state: &AppState, event: Value) -> Result<Value, lambda_runtime::Error> {
@@ -25,7 +28,9 @@ pub async fn handle_event(state: &AppState, event: Value) -> Result<Value, lambd
 }
 
 /// One pass per organization named in the batch; a failed pass reports only its own messages,
-/// which SQS redelivers (and, after repeated failures, moves to the dead-letter queue).
+/// which SQS redelivers (and, after repeated failures, moves to the dead-letter queue). When
+/// another invocation is in a pass over the same organization, this one does not wait for it:
+/// one message asks again a second later, for all of the batch's messages about it.
 pub async fn handle_sqs(state: &AppState, batch: SqsEvent) -> SqsBatchResponse {
     let mut by_org: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for record in batch.records {
@@ -42,7 +47,12 @@ pub async fn handle_sqs(state: &AppState, batch: SqsEvent) -> SqsBatchResponse {
     }
     let mut response = SqsBatchResponse::default();
     for (org, message_ids) in by_org {
-        if let Err(err) = run_pass(state, org).await {
+        let outcome = match run_pass_unless_busy(state, org).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => ask_again_shortly(state, org).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = outcome {
             tracing::error!(organization_id = %org, error = ?err, "scheduling pass failed; messages will be retried");
             response
                 .batch_item_failures
@@ -56,29 +66,60 @@ pub async fn handle_sqs(state: &AppState, batch: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+/// The running pass may have read the queue before the change our message announces, so the
+/// organization is looked at again once it is done: a second from now, when a pass that finds
+/// nothing new costs a few lookups. Without a queue (tests), waits for the lock instead.
+async fn ask_again_shortly(state: &AppState, org: Uuid) -> anyhow::Result<()> {
+    let Some(queue) = &state.queue else {
+        return run_pass(state, org).await.map(drop);
+    };
+    let request = ScheduleRequest {
+        organization_id: org,
+        deployment_id: None,
+        trigger: "busy".into(),
+    };
+    match tokio::time::timeout(shared::queue::NUDGE_TIMEOUT, queue.send_json(&request, 1)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(anyhow::anyhow!("no answer from the queue")),
+    }
+}
+
 #[derive(Debug, Default, serde::Serialize)]
 pub struct SweepSummary {
+    /// Organizations with pending work or overdue running work.
     pub organizations: usize,
+    /// How many of them were sent to the queue, for the SQS-triggered invocations.
+    pub enqueued: usize,
+    /// Passes the sweep ran itself, for what it could not send (the queue down, or none set).
+    pub inline_passes: usize,
     pub failed_organizations: usize,
     pub started: usize,
     pub preempted: usize,
     pub expired: usize,
+    /// Finished deployments deleted by retention.
+    pub deleted: u64,
 }
 
-/// A full pass over every organization with pending or time-limited running work.
+/// How many batch sends are in flight at once: a sweep over 100,000 organizations is 10,000
+/// batches, a few milliseconds each.
+const SENDS_IN_FLIGHT: usize = 8;
+
+/// Sends one "schedule organization X" message per organization with work, ten per batch; runs
+/// the passes itself for what it could not send. Also deletes idle rate-limit buckets and, per
+/// `RETENTION_DAYS`, old finished deployments.
 pub async fn sweep(state: &AppState) -> anyhow::Result<SweepSummary> {
-    let orgs = sqlx::query_scalar!(
-        "SELECT DISTINCT organization_id FROM deployments
-         WHERE status = 'pending' OR (status = 'running' AND max_runtime_seconds IS NOT NULL)
-         ORDER BY organization_id"
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let orgs = organizations_with_work(state).await?;
     let mut summary = SweepSummary {
         organizations: orgs.len(),
         ..Default::default()
     };
-    for org in orgs {
+    let unsent = match &state.queue {
+        Some(queue) => enqueue(queue, orgs).await,
+        None => orgs,
+    };
+    summary.enqueued = summary.organizations - unsent.len();
+    for org in unsent {
+        summary.inline_passes += 1;
         match run_pass(state, org).await {
             Ok(pass) => {
                 summary.started += pass.started;
@@ -95,5 +136,84 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepSummary> {
     sqlx::query!("DELETE FROM rate_limit_buckets WHERE updated_at < now() - interval '1 hour'")
         .execute(&state.db)
         .await?;
+    if state.config.retention_days > 0 {
+        summary.deleted = retention::delete_finished(
+            &state.db,
+            state.config.retention_days,
+            retention::DELETE_PER_SWEEP,
+        )
+        .await?;
+    }
     Ok(summary)
 }
+
+/// Organizations with pending work, or with running work past its `max_runtime_seconds`. Both
+/// halves read partial indexes of live work only.
+async fn organizations_with_work(state: &AppState) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT organization_id AS "organization_id!" FROM deployments WHERE status = 'pending'
+           UNION
+           SELECT organization_id FROM deployments
+           WHERE status = 'running' AND max_runtime_seconds IS NOT NULL
+             AND started_at + make_interval(secs => max_runtime_seconds) <= now()"#
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
+/// Sends a message per organization; returns the organizations it could not send. After the
+/// first failed batch it sends no more: a queue that is down would only make the sweep wait.
+async fn enqueue(queue: &shared::queue::Queue, orgs: Vec<Uuid>) -> Vec<Uuid> {
+    let mut chunks = orgs
+        .chunks(10)
+        .map(<[Uuid]>::to_vec)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut unsent = Vec::new();
+    let mut queue_down = false;
+    loop {
+        while !queue_down && in_flight.len() < SENDS_IN_FLIGHT {
+            let Some(chunk) = chunks.next() else { break };
+            let queue = queue.clone();
+            in_flight.spawn(async move {
+                let sent = send_chunk(&queue, &chunk).await;
+                (chunk, sent)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((_, Ok(refused))) => unsent.extend(refused),
+            Ok((chunk, Err(error))) => {
+                tracing::warn!(%error, "the sweep could not enqueue; it runs the passes itself");
+                queue_down = true;
+                unsent.extend(chunk);
+            }
+            // A send task cannot panic short of a bug; its organizations wait for the next sweep.
+            Err(panicked) => tracing::error!(error = %panicked, "a send task failed"),
+        }
+    }
+    unsent.extend(chunks.flatten());
+    unsent
+}
+
+/// Sends one batch; returns the organizations SQS refused.
+async fn send_chunk(queue: &shared::queue::Queue, chunk: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+    let requests: Vec<ScheduleRequest> = chunk
+        .iter()
+        .map(|&org| ScheduleRequest {
+            organization_id: org,
+            deployment_id: None,
+            trigger: "sweep".into(),
+        })
+        .collect();
+    let refused = tokio::time::timeout(SEND_TIMEOUT, queue.send_batch(&requests))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {SEND_TIMEOUT:?}"))??;
+    Ok(refused.into_iter().map(|r| r.organization_id).collect())
+}
+
+/// How long one batch send may take before the sweep gives up on the queue.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

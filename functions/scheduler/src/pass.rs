@@ -1,9 +1,11 @@
-//! One scheduling pass over one organization, in one transaction: lock its clusters (in id
-//! order), stop overdue deployments, load state, run the pure algorithm, apply the plan.
+//! One scheduling pass over one organization, in one transaction: take the organization's
+//! pass lock, lock its clusters (in id order), stop overdue deployments, and, unless nothing the
+//! plan depends on changed since the last pass, load state, run the pure algorithm, apply the plan.
 //! The books trigger changes the cluster books in every statement that changes a status, and
 //! the CHECK constraints on clusters refuse any over-allocation even if the plan were wrong:
 //! then the whole pass rolls back, and nothing of the plan stands.
 
+use crate::fingerprint;
 use serde::Serialize;
 use shared::scheduling::{self, Plan};
 use shared::{snapshot, AppState};
@@ -19,24 +21,63 @@ pub struct PassSummary {
     pub dependency_failed: usize,
     pub expired: usize,
     pub still_pending: usize,
+    /// Nothing the plan depends on had changed since the last pass: it did not plan again.
+    pub skipped: bool,
     pub duration_ms: f64,
 }
 
-/// Runs a pass, retrying when PostgreSQL aborts it for a deadlock or serialization conflict.
+impl PassSummary {
+    /// Whether the pass changed any deployment's status.
+    fn changed_anything(&self) -> bool {
+        self.started + self.preempted + self.dependency_failed + self.expired > 0
+    }
+}
+
+/// Runs a pass, waiting for one already running over the same organization to finish first.
 pub async fn run_pass(state: &AppState, org: Uuid) -> anyhow::Result<PassSummary> {
+    Ok(run_with_retries(state, org, Wait::Yes)
+        .await?
+        .expect("a pass that waits for the lock always runs"))
+}
+
+/// Runs a pass unless another one over the same organization is running now (None). That one
+/// may have read the queue before the change this pass was asked to look at: the caller must
+/// ask again later, not drop the request.
+pub async fn run_pass_unless_busy(
+    state: &AppState,
+    org: Uuid,
+) -> anyhow::Result<Option<PassSummary>> {
+    run_with_retries(state, org, Wait::No).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    No,
+}
+
+/// Retries a pass that PostgreSQL aborted for a deadlock or serialization conflict.
+async fn run_with_retries(
+    state: &AppState,
+    org: Uuid,
+    wait: Wait,
+) -> anyhow::Result<Option<PassSummary>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_pass(state, org).await {
+        match try_pass(state, org, wait).await {
             Err(err) if attempt < 4 && is_transient(&err) => {
                 tracing::warn!(organization_id = %org, attempt, error = %err, "retrying scheduling pass");
             }
             other => {
                 let summary = other?;
-                // The pass's events may have webhook deliveries due; so may the API's.
-                // Boxed: its future would otherwise nest inside every caller's.
-                if let Err(err) = Box::pin(shared::webhook::nudge_if_due(state, org)).await {
-                    tracing::warn!(organization_id = %org, error = %err, "could not check for due webhook deliveries");
+                if summary.as_ref().is_some_and(|s| !s.skipped) {
+                    // The pass's events may have webhook deliveries due; so may the API's (a
+                    // skipped pass saw no new event). Boxed: its future would otherwise nest
+                    // inside every caller's.
+                    if let Err(err) = Box::pin(shared::webhook::nudge_if_due(state, org)).await {
+                        tracing::warn!(organization_id = %org, error = %err, "could not check for due webhook deliveries");
+                    }
                 }
                 return Ok(summary);
             }
@@ -65,35 +106,93 @@ fn is_transient(err: &PassError) -> bool {
     }
 }
 
-async fn try_pass(state: &AppState, org: Uuid) -> Result<PassSummary, PassError> {
+/// One pass per organization at a time: a transaction-scoped advisory lock on the organization.
+/// The cluster row locks taken next still order the pass against the API's own changes.
+async fn lock_organization(
+    conn: &mut PgConnection,
+    org: Uuid,
+    wait: Wait,
+) -> Result<bool, sqlx::Error> {
+    let key = format!("scheduler:{org}");
+    match wait {
+        Wait::Yes => {
+            sqlx::query!(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
+                key
+            )
+            .fetch_one(conn)
+            .await?;
+            Ok(true)
+        }
+        Wait::No => {
+            sqlx::query_scalar!(
+                r#"SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS "locked!""#,
+                key
+            )
+            .fetch_one(conn)
+            .await
+        }
+    }
+}
+
+async fn try_pass(
+    state: &AppState,
+    org: Uuid,
+    wait: Wait,
+) -> Result<Option<PassSummary>, PassError> {
     let timer = Instant::now();
+    let min_runtime = state.config.preemption_min_runtime_seconds;
     let mut tx = state.db.begin().await?;
+    if !lock_organization(&mut tx, org, wait).await? {
+        return Ok(None);
+    }
     let clusters = snapshot::load_clusters(&mut tx, org, true).await?;
-    let expired = expire_overdue(&mut tx, org).await?;
+    let expired = expire_overdue(&mut tx, org).await? as usize;
     let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
         .fetch_one(&mut *tx)
         .await?;
-    let snapshot = snapshot::load_input(
-        &mut tx,
-        org,
-        clusters,
-        now,
-        state.config.preemption_min_runtime_seconds,
-    )
-    .await?;
+    let fairness = snapshot::load_fairness(&mut tx, org).await?;
+    let seen = fingerprint::of(&mut tx, org, &clusters, &fairness, min_runtime).await?;
+    if expired == 0 {
+        if let Some((Some(planned_from), planned_at)) = fingerprint::last(&mut tx, org).await? {
+            let clock_moved = fingerprint::clock_moved_the_plan(
+                &mut tx,
+                org,
+                &fairness,
+                min_runtime,
+                planned_at,
+                now,
+            )
+            .await?;
+            if planned_from == seen && !clock_moved {
+                tx.commit().await?;
+                return Ok(Some(PassSummary {
+                    skipped: true,
+                    duration_ms: timer.elapsed().as_secs_f64() * 1000.0,
+                    ..PassSummary::default()
+                }));
+            }
+        }
+    }
+    let snapshot =
+        snapshot::load_input_with(&mut tx, org, clusters, fairness, now, min_runtime).await?;
     let plan = scheduling::plan(&snapshot.input);
     apply(&mut tx, &plan, &snapshot.stored_reasons).await?;
-    tx.commit().await?;
-    let summary = PassSummary {
+    let mut summary = PassSummary {
         started: plan.starts.len(),
         preempted: plan.preemptions.len(),
         dependency_failed: plan.dependency_failures.len(),
-        expired: expired as usize,
+        expired,
         still_pending: plan.waiting.len(),
-        duration_ms: timer.elapsed().as_secs_f64() * 1000.0,
+        skipped: false,
+        duration_ms: 0.0,
     };
+    let unchanged = (!summary.changed_anything()).then_some(seen);
+    fingerprint::record(&mut tx, org, unchanged, now).await?;
+    tx.commit().await?;
+    summary.duration_ms = timer.elapsed().as_secs_f64() * 1000.0;
     emit_metrics(state.config.in_lambda, org, &summary);
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 /// Applies `plan`; `stored_reasons` (deployment id → reason JSON as stored) lets it skip

@@ -198,9 +198,14 @@ async fn min_runtime_protects_young_deployments_from_preemption(db: PgPool) {
     f.pass().await;
     assert_eq!(f.status(young).await, "running");
     assert_eq!(f.status(high).await, "pending");
-    // Once old enough, it may be preempted.
+    // Once old enough, it may be preempted. Two hours pass for everything the scheduler
+    // keeps, its record of the last plan included.
     sqlx::query("UPDATE deployments SET started_at = now() - interval '2 hours' WHERE id = $1")
         .bind(young)
+        .execute(f.db())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE scheduler_passes SET planned_at = planned_at - interval '2 hours'")
         .execute(f.db())
         .await
         .unwrap();

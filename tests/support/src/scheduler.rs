@@ -97,10 +97,15 @@ impl Fixture {
 
     pub async fn submit_after(&self, s: Spec, depends_on: &[Uuid]) -> Uuid {
         let id = Uuid::now_v7();
+        // With its `submitted` event, as the handler writes it: the scheduler's skip check
+        // sees changes through the organization's events.
         sqlx::query(
-            "INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
-                                      priority, created_by, created_at)
-             VALUES ($1, $2, $3, 'd', 'busybox', $4, $5, $6, $7, $8, clock_timestamp())",
+            "WITH d AS (
+                 INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
+                                          priority, created_by, created_at)
+                 VALUES ($1, $2, $3, 'd', 'busybox', $4, $5, $6, $7, $8, clock_timestamp())
+                 RETURNING id)
+             INSERT INTO deployment_events (deployment_id, type, detail) SELECT id, 'submitted', 'submitted' FROM d",
         )
         .bind(id)
         .bind(self.org)
@@ -152,8 +157,11 @@ impl Fixture {
     /// route does.
     pub async fn finish(&self, id: Uuid, status: &str) {
         let done: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE deployments SET status = $2, finished_at = now() WHERE id = $1 AND status = 'running'
-             RETURNING id",
+            "WITH done AS (
+                 UPDATE deployments SET status = $2, finished_at = now() WHERE id = $1 AND status = 'running'
+                 RETURNING id),
+             event AS (INSERT INTO deployment_events (deployment_id, type, detail) SELECT id, $2, 'completed' FROM done)
+             SELECT id FROM done",
         )
         .bind(id)
         .bind(status)
@@ -164,7 +172,12 @@ impl Fixture {
     }
 
     pub async fn cancel_pending(&self, id: Uuid) {
-        sqlx::query("UPDATE deployments SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status = 'pending'")
+        sqlx::query(
+            "WITH done AS (
+                 UPDATE deployments SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status = 'pending'
+                 RETURNING id)
+             INSERT INTO deployment_events (deployment_id, type, detail) SELECT id, 'cancelled', 'cancelled' FROM done",
+        )
             .bind(id)
             .execute(self.db())
             .await
