@@ -7,6 +7,7 @@
 #   4. cold start and size of the function bootstraps      benches/benches/cold_start.rs
 #   5. submit-to-running latency through HTTP→PG→SQS      benches/benches/submit_to_running.rs
 #   9. the event feed's idle long-poll, webhook delivery    benches/benches/events_and_webhooks.rs
+#  10. scale: the sweep's fan-out, 1/2/4 consumers, history benches/benches/scale_out.rs
 #
 # Everything is built first, then measured, so compilation does not overlap the measurements.
 # The generated part of BENCHMARKS.md sits between the BEGIN/END GENERATED markers; text outside
@@ -21,7 +22,7 @@
 #                       (cargo lambda build --release → target/lambda/<bin>/bootstrap) [release]
 #   WRK_DURATION, WRK_THREADS, WRK_CONNECTIONS   [15s, 2, 8]
 #   LATENCY_SUBMISSIONS [100]   COLD_START_RUNS [20]   FEED_WAITERS [20]   DELIVERIES [50]
-#   BENCH_ONLY          space-separated subset of: plan throughput api cold_start latency events
+#   BENCH_ONLY          space-separated subset of: plan throughput api cold_start latency events scale
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,7 +40,7 @@ BENCH_BOOTSTRAPS=${BENCH_BOOTSTRAPS:-release}
 WRK_DURATION=${WRK_DURATION:-15s}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-8}
-BENCH_ONLY=${BENCH_ONLY:-plan throughput api cold_start latency events}
+BENCH_ONLY=${BENCH_ONLY:-plan throughput api cold_start latency events scale}
 export BENCH_DATABASE_URL=$BENCH_PG
 export LATENCY_SUBMISSIONS=${LATENCY_SUBMISSIONS:-100}
 export COLD_START_RUNS=${COLD_START_RUNS:-20}
@@ -59,7 +60,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 wanted() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 started_at=$(date +%s)
 # A run of a subset (BENCH_ONLY) keeps the other sections of the last full run, dated.
-declare -A section=([plan]=1 [throughput]=2 [api]=3 [cold_start]=4 [latency]=5 [events]=9)
+declare -A section=([plan]=1 [throughput]=2 [api]=3 [cold_start]=4 [latency]=5 [events]=9 [scale]=10)
 rerun_sections=
 for name in $BENCH_ONLY; do
   [ -n "${section[$name]:-}" ] || die "unknown benchmark in BENCH_ONLY: $name"
@@ -72,7 +73,7 @@ python3 - "$root/BENCHMARKS.md" "$BENCH_REPORT_DIR" "$rerun_sections" <<'PY'
 import glob, os, re, sys, calendar, time
 path, report_dir, rerun = sys.argv[1], sys.argv[2], set(sys.argv[3].split())
 text = open(path).read() if os.path.exists(path) else ""
-for m in re.finditer(r"(### (\d)\. .*?)\n_Section measured (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\._", text, re.S):
+for m in re.finditer(r"(### (\d+)\. .*?)\n_Section measured (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\._", text, re.S):
     body, number, measured = m.groups()
     if number in rerun or glob.glob(f"{report_dir}/{number}_*.md"):
         continue
@@ -147,6 +148,10 @@ fi
 if wanted throughput; then
   log "2. scheduler_throughput (PostgreSQL)"
   cargo bench -p hypervisor-benches --bench scheduler_throughput
+fi
+if wanted scale; then
+  log "10. scale_out (PostgreSQL, LocalStack)"
+  cargo bench -p hypervisor-benches --bench scale_out
 fi
 if wanted cold_start; then
   log "4. cold_start ($cold_start_dir)"
@@ -317,8 +322,8 @@ generated=$out/generated.md
   echo
   echo "Commands: \`cargo bench -p hypervisor-benches --bench scheduler_plan\`, \`--bench scheduler_throughput\`, \`COLD_START_DIR=${cold_start_dir:-target/release} … --bench cold_start\`, \`BENCH_API_URL=$base … --bench submit_to_running\` (and \`--bench events_and_webhooks\`), and \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION -s <lua> <url>\` (see scripts/bench.sh)."
   echo
-  for f in "$BENCH_REPORT_DIR"/*.md; do
-    [ -e "$f" ] || continue
+  # In section order (sort -V: 9 before 10).
+  for f in $(ls -1 "$BENCH_REPORT_DIR"/*.md 2>/dev/null | sort -V); do
     cat "$f"
     echo
     echo "_Section measured $(date -u -r "$f" '+%Y-%m-%d %H:%M UTC')._"

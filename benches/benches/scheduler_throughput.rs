@@ -16,15 +16,13 @@
 //! database afterwards, to look at the data or EXPLAIN a statement.
 
 use hypervisor_benches::{
-    cluster_capacity, is_bench_run, load_average, priority, request, verdict, write_report, Rng,
-    Stats,
+    cluster_capacity, is_bench_run, load_average, priority, request, verdict, write_report,
+    BenchDatabase, Rng, Stats,
 };
 use shared::scheduling;
 use shared::snapshot;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -76,42 +74,14 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let server = server_url();
         let database = if bench {
             "hypervisor_bench".to_string()
         } else {
             format!("hypervisor_bench_smoke_{}", std::process::id())
         };
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("{server}/postgres"))
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {server} (make services starts it): {e}"));
-        let drop_db = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-        admin
-            .execute(drop_db.as_str())
-            .await
-            .expect("dropping the old bench database");
-        admin
-            .execute(format!("CREATE DATABASE \"{database}\"").as_str())
-            .await
-            .expect("creating the bench database");
-        let options = PgConnectOptions::from_str(&format!("{server}/{database}")).unwrap();
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .expect("connecting to the bench database");
-        shared::MIGRATOR.run(&pool).await.expect("migrations");
-
-        let result = run(&pool, &config, &recorder, bench).await;
-        pool.close().await;
-        if std::env::var_os("BENCH_KEEP_DB").is_none() {
-            admin
-                .execute(drop_db.as_str())
-                .await
-                .expect("dropping the bench database");
-        }
+        let db = BenchDatabase::create(&database, 4).await;
+        let result = run(&db.pool, &config, &recorder, bench).await;
+        db.drop().await;
         let report = result.unwrap_or_else(|e| panic!("scheduler_throughput failed: {e:#}"));
         if bench {
             write_report("2_scheduler_throughput", &report);
@@ -122,24 +92,6 @@ fn main() {
             );
         }
     });
-}
-
-fn server_url() -> String {
-    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
-        return url.trim_end_matches('/').to_string();
-    }
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => {
-            let url = url.split('?').next().unwrap_or_default();
-            match url.rsplit_once('/') {
-                Some((server, _)) if server.contains("://") && !server.ends_with('/') => {
-                    server.to_string()
-                }
-                _ => url.to_string(),
-            }
-        }
-        Err(_) => "postgres://postgres@127.0.0.1:5432".into(),
-    }
 }
 
 /// One pass as measured here.

@@ -515,6 +515,89 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+// ------------------------------------------------------------------------------------------------
+// Databases
+
+/// The PostgreSQL server the benches create their databases on: `BENCH_DATABASE_URL` (a server
+/// URL), else the server of `DATABASE_URL`, else postgres://postgres@127.0.0.1:5432.
+pub fn server_url() -> String {
+    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        return url.trim_end_matches('/').to_string();
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => {
+            let url = url.split('?').next().unwrap_or_default();
+            match url.rsplit_once('/') {
+                Some((server, _)) if server.contains("://") && !server.ends_with('/') => {
+                    server.to_string()
+                }
+                _ => url.to_string(),
+            }
+        }
+        Err(_) => "postgres://postgres@127.0.0.1:5432".into(),
+    }
+}
+
+/// A database of the benches' own on [`server_url`], created afresh (dropping one of the same
+/// name), with the migrations applied; dropped again by [`BenchDatabase::drop`] unless
+/// `BENCH_KEEP_DB` is set.
+pub struct BenchDatabase {
+    pub name: String,
+    pub pool: sqlx::PgPool,
+    admin: sqlx::PgPool,
+}
+
+impl BenchDatabase {
+    pub async fn create(name: &str, max_connections: u32) -> BenchDatabase {
+        use sqlx::Executor;
+        let server = server_url();
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {server} (make services starts it): {e}"));
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await
+            .expect("dropping the old bench database");
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("creating the bench database");
+        let pool = Self::connect(name, max_connections).await;
+        shared::MIGRATOR.run(&pool).await.expect("migrations");
+        BenchDatabase {
+            name: name.to_string(),
+            pool,
+            admin,
+        }
+    }
+
+    /// Another pool on the same database (as another Lambda instance would have).
+    pub async fn connect(name: &str, max_connections: u32) -> sqlx::PgPool {
+        use std::str::FromStr;
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(&format!("{}/{name}", server_url()))
+                .expect("a database URL");
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .expect("connecting to the bench database")
+    }
+
+    pub async fn drop(self) {
+        use sqlx::Executor;
+        self.pool.close().await;
+        if std::env::var_os("BENCH_KEEP_DB").is_none() {
+            self.admin
+                .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+                .await
+                .expect("dropping the bench database");
+        }
+    }
+}
+
 /// The workspace root (benches/..).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
