@@ -22,3 +22,7 @@ CREATE TABLE scheduler_passes (
     fingerprint     BIGINT,
     planned_at      TIMESTAMPTZ NOT NULL
 );
+
+-- A take may lease several tokens at once (an instance then serves them from memory): how many
+-- the last take was granted.
+ALTER TABLE rate_limit_buckets ADD COLUMN granted INTEGER NOT NULL DEFAULT 0;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub webhook_queue: Option<queue::Queue>,
     /// Set with `DB_IAM_AUTH=true`: renews the pool's IAM token.
     pub db_iam: Option<Arc<db::IamAuth>>,
+    /// Rate-limit tokens this instance took ahead of use.
+    pub rate_leases: Arc<rate_limit::Leases>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             queue,
             webhook_queue: None,
             db_iam: None,
+            rate_leases: Arc::default(),
         }
     }
 

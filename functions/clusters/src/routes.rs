@@ -9,7 +9,7 @@ use shared::error::violated_constraint;
 use shared::http::extract::{ClusterId, Json, Query};
 use shared::http::{json, no_content, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, readable, Action};
+use shared::rbac::{authorize, decide, readable, Action};
 use shared::resources::ResourcesDto;
 use shared::snapshot;
 use shared::validate::Errors;
@@ -149,17 +149,16 @@ async fn visible_cluster(
     id: Uuid,
     action: Action,
 ) -> Result<Cluster, ApiError> {
-    let cluster = view::find(&state.db, id)
+    let (cluster, membership) = view::find_for(&state.db, id, caller.user_id())
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
-    authorize(
-        &state.db,
+    decide(
         caller,
         cluster.organization_id,
+        membership,
         action,
         "cluster",
-    )
-    .await?;
+    )?;
     Ok(cluster)
 }
 

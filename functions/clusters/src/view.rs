@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::rbac::Scope;
+use shared::rbac::{Role, Scope};
 use shared::resources::{Resources, ResourcesDto};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -35,6 +35,8 @@ struct ClusterRow {
     running_count: i64,
     pending_count: i64,
     created_at: DateTime<Utc>,
+    /// The reading user's membership role in the cluster's organization, when asked for.
+    reader_role: Option<Role>,
 }
 
 impl From<ClusterRow> for Cluster {
@@ -60,9 +62,39 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Cluster>> {
     find_in(&mut conn, id).await
 }
 
+/// The cluster and `reader`'s membership role in its organization, in one statement.
+pub async fn find_for(
+    db: &PgPool,
+    id: Uuid,
+    reader: Option<Uuid>,
+) -> sqlx::Result<Option<(Cluster, Option<Role>)>> {
+    let mut conn = db.acquire().await?;
+    let row = rows(
+        &mut conn,
+        Some(&[id]),
+        Scope::Organization(Uuid::nil()),
+        None,
+        reader,
+    )
+    .await?
+    .pop();
+    Ok(row.map(|r| {
+        let role = r.reader_role;
+        (Cluster::from(r), role)
+    }))
+}
+
 /// The cluster as this connection (a transaction, say) sees it.
 pub async fn find_in(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cluster>> {
-    Ok(by_ids(conn, &[id]).await?.pop())
+    let row = rows(
+        conn,
+        Some(&[id]),
+        Scope::Organization(Uuid::nil()),
+        None,
+        None,
+    )
+    .await?;
+    Ok(row.into_iter().next_back().map(Cluster::from))
 }
 
 /// Clusters of the organizations `scope` covers, only those called `name` when it is given.
@@ -71,38 +103,43 @@ pub async fn list_visible(
     scope: Scope,
     name: Option<&str>,
 ) -> sqlx::Result<Vec<Cluster>> {
-    let (member, organization) = scope.binds();
     let mut conn = db.acquire().await?;
-    let ids = sqlx::query_scalar!(
-        "SELECT c.id FROM clusters c
-         WHERE c.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1
-                                     UNION ALL SELECT $2::uuid)
-           AND ($3::text IS NULL OR c.name = $3)",
-        member,
-        organization,
-        name
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    by_ids(&mut conn, &ids).await
+    let rows = rows(&mut conn, None, scope, name, None).await?;
+    Ok(rows.into_iter().map(Cluster::from).collect())
 }
 
-/// The read model, stated once: these clusters as the API shows them, oldest first.
-async fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Cluster>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query_as!(
+/// The read model, stated once: the clusters `ids` names, or (without ids) those of the
+/// organizations `scope` covers called `name`, as the API shows them, oldest first; with
+/// `reader`, each with that user's membership role in its organization. One statement.
+async fn rows(
+    conn: &mut PgConnection,
+    ids: Option<&[Uuid]>,
+    scope: Scope,
+    name: Option<&str>,
+    reader: Option<Uuid>,
+) -> sqlx::Result<Vec<ClusterRow>> {
+    let (member, organization) = scope.binds();
+    sqlx::query_as!(
         ClusterRow,
         r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
                   c.alloc_cpu_millis, c.alloc_ram_mgib, c.alloc_gpu, c.created_at,
                   (SELECT count(*) FROM deployments d WHERE d.cluster_id = c.id AND d.status = 'running') AS "running_count!",
-                  (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!"
-           FROM clusters c WHERE c.id = ANY($1)
+                  (SELECT count(*) FROM deployments d WHERE d.requested_cluster_id = c.id AND d.status = 'pending') AS "pending_count!",
+                  (SELECT m.role FROM memberships m WHERE m.organization_id = c.organization_id AND m.user_id = $5)
+                      AS "reader_role: Role"
+           FROM clusters c
+           WHERE c.id = ANY (COALESCE($1::uuid[], ARRAY(
+               SELECT s.id FROM clusters s
+               WHERE s.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $2
+                                           UNION ALL SELECT $3::uuid)
+                 AND ($4::text IS NULL OR s.name = $4))))
            ORDER BY c.created_at, c.id"#,
-        ids
+        ids as Option<&[Uuid]>,
+        member,
+        organization,
+        name,
+        reader
     )
     .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(Cluster::from).collect())
+    .await
 }

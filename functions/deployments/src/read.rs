@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::auth::{Caller, RateLimitedCaller};
 use shared::http::extract::{DeploymentId, Query};
 use shared::http::{json, Response};
-use shared::rbac::{authorize, readable, Action};
+use shared::rbac::{decide, readable, Action};
 use shared::status::DeploymentStatus;
 use shared::validate::bounded;
 use shared::{ApiError, AppState};
@@ -119,17 +119,16 @@ pub async fn visible(
     id: Uuid,
     action: Action,
 ) -> Result<Deployment, ApiError> {
-    let deployment = view::find(&state.db, id)
+    let (deployment, membership) = view::find_for(&state.db, id, caller.user_id())
         .await?
         .ok_or_else(|| ApiError::not_found("deployment"))?;
-    authorize(
-        &state.db,
+    decide(
         caller,
         deployment.organization_id,
+        membership,
         action,
         "deployment",
-    )
-    .await?;
+    )?;
     Ok(deployment)
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::rbac::Scope;
+use shared::rbac::{Role, Scope};
 use shared::resources::{Resources, ResourcesDto};
 use shared::status::DeploymentStatus;
 use sqlx::PgPool;
@@ -95,6 +95,8 @@ pub struct DeploymentRow {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The reading user's membership role in the deployment's organization, when asked for.
+    pub reader_role: Option<Role>,
 }
 
 impl From<DeploymentRow> for Deployment {
@@ -130,6 +132,18 @@ impl From<DeploymentRow> for Deployment {
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Deployment>> {
     Ok(by_ids(db, &[id]).await?.pop())
+}
+
+/// The deployment and `reader`'s membership role in its organization, in one statement.
+pub async fn find_for(
+    db: &PgPool,
+    id: Uuid,
+    reader: Option<Uuid>,
+) -> sqlx::Result<Option<(Deployment, Option<Role>)>> {
+    Ok(rows(db, &[id], reader).await?.pop().map(|r| {
+        let role = r.reader_role;
+        (Deployment::from(r), role)
+    }))
 }
 
 pub struct ListFilter {
@@ -173,12 +187,18 @@ pub async fn list_visible(db: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Deplo
     by_ids(db, &ids).await
 }
 
-/// The read model, stated once: these deployments as the API shows them, newest first.
 async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
+    let rows = rows(db, ids, None).await?;
+    Ok(rows.into_iter().map(Deployment::from).collect())
+}
+
+/// The read model, stated once: these deployments as the API shows them, newest first; with
+/// `reader`, each with that user's membership role in its organization.
+async fn rows(db: &PgPool, ids: &[Uuid], reader: Option<Uuid>) -> sqlx::Result<Vec<DeploymentRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query_as!(
+    sqlx::query_as!(
         DeploymentRow,
         r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
                   d.cpu_millis, d.ram_mgib, d.gpu, d.priority,
@@ -206,13 +226,15 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
                   CASE WHEN d.created_by IS NULL THEN 'token' ELSE 'user' END AS "submitter_kind!",
                   d.submitter_id AS "submitter_id!",
                   COALESCE(actor_name(CASE WHEN d.created_by IS NULL THEN 'token' ELSE 'user' END, d.submitter_id), '') AS "submitter_name!",
-                  d.created_at, d.started_at, d.finished_at
+                  d.created_at, d.started_at, d.finished_at,
+                  (SELECT m.role FROM memberships m WHERE m.organization_id = d.organization_id AND m.user_id = $2)
+                      AS "reader_role: Role"
            FROM deployments d JOIN organizations o ON o.id = d.organization_id
            WHERE d.id = ANY($1)
            ORDER BY d.created_at DESC, d.id DESC"#,
-        ids
+        ids,
+        reader
     )
     .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(Deployment::from).collect())
+    .await
 }

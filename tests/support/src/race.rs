@@ -14,6 +14,21 @@ where
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
+    race_with(db, racers, |_| {}, racer).await
+}
+
+/// [`race`] with each racer's configuration changed by `configure`.
+pub async fn race_with<T, F, Fut>(
+    db: &PgPool,
+    racers: usize,
+    configure: fn(&mut shared::config::Config),
+    racer: F,
+) -> Vec<T>
+where
+    F: Fn(usize, AppState) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
     let options = db.connect_options().as_ref().clone();
     let barrier = Arc::new(Barrier::new(racers));
     let racer = Arc::new(racer);
@@ -32,7 +47,9 @@ where
                         .connect_with(options)
                         .await
                         .expect("a pool per racer");
-                    let state = shared::testing::test_state(pool);
+                    let mut config = shared::testing::test_config();
+                    configure(&mut config);
+                    let state = AppState::new(pool, config, None);
                     barrier.wait();
                     racer(i, state).await
                 })
