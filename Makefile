@@ -27,7 +27,7 @@ export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
+.PHONY: sam-venv bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
@@ -35,7 +35,7 @@ dev:
 
 ## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests, and
 ## the console in Chromium (tests/tests/console.rs; needs /usr/bin/chromium: apt-get install -y chromium)
-test: services console-deps
+test: services sam-venv console-deps
 	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
 
@@ -98,6 +98,10 @@ console:
 ## console-check: the committed bundle is what console/ builds (as CI checks it)
 console-check:
 	./scripts/console-check.sh
+
+# The pinned SAM CLI; its wheel carries aws-lambda-rie, which tests/lambda_bootstraps.rs runs.
+sam-venv:
+	@WITH_SAM=1 ./localstack/setup-venv.sh
 
 # The browser test's npm packages (playwright-core, axe-core), from the lockfile.
 console-deps:
