@@ -202,6 +202,10 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     let sweep = scheduler.invoke(json!({"sweep": true})).await;
     assert!(sweep.is_object(), "{sweep}");
     let batch = received_batch(&queue).await;
+    assert!(
+        batch["Records"].as_array().is_some_and(|r| !r.is_empty()),
+        "the second submission's message is waiting: {batch}"
+    );
     let response = scheduler.invoke(batch).await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let (_, overdue) = deployments
