@@ -22,12 +22,14 @@ export RATE_LIMIT_PER_MINUTE ?= 600
 export AUTH_RATE_LIMIT_PER_MINUTE ?= 10
 export DB_MAX_CONNECTIONS ?= 10
 export RUST_LOG ?= info
+# make sam-local: where `sam local start-api` answers on the host.
+export SAM_LOCAL_PORT ?= 3001
 # Builds read the committed .sqlx/ query data: no database is needed to compile.
 export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: sam-venv bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
+.PHONY: sam-local sam-venv bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
@@ -49,6 +51,11 @@ chaos: services
 soak: services
 	cargo build --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test -p e2e-tests --test chaos soak -- --ignored --nocapture
+
+## sam-local: every function under `sam local` (Docker in its own network namespace; needs root):
+## the API on 127.0.0.1:$(SAM_LOCAL_PORT), the scheduler invoked with scheduled and SQS events
+sam-local:
+	./scripts/sam-local.sh
 
 ## bench: every benchmark; writes the figures into BENCHMARKS.md
 bench: services
