@@ -181,6 +181,7 @@ scheduler_round() {
     >"$work/sqs.out" 2>"$work/sqs.log" || { cat "$work/sqs.log" >&2; return 1; }
   "$py" scripts/sam_local.py judge-invoke "$work/sqs.out" sqs ||
     { cat "$work/sqs.log" >&2; return 1; }
+  "$py" scripts/sam_local.py delete-batch "$host_queue_url" "$work/sqs-event.json"
 }
 
 log "sam local start-api"

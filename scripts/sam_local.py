@@ -2,6 +2,8 @@
 
   sqs-event QUEUE_URL OUT   receive every waiting message (as Lambda's poller does, without
                             deleting) and write them to OUT as the SQS event; print the count
+  delete-batch QUEUE_URL EVENT   delete the event's messages, as Lambda's event source mapping
+                            does once a batch succeeded
   judge-invoke OUT [sqs]    `sam local invoke` exits 0 even when the function fails: judge its
                             stdout (file OUT). The answer must be a JSON object without errorType;
                             with `sqs`, one with no batchItemFailures
@@ -50,6 +52,19 @@ def sqs_event(queue_url, out):
     with open(out, "w") as f:
         json.dump({"Records": records}, f)
     print(len(records))
+
+
+def delete_batch(queue_url, event):
+    sqs = boto3.client("sqs", endpoint_url=queue_url.split("/queue/")[0])
+    records = json.load(open(event))["Records"]
+    for start in range(0, len(records), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+            for i, r in enumerate(records[start : start + 10])
+        ]
+        failed = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+        if failed:
+            sys.exit(f"deleting the batch failed: {failed}")
 
 
 def judge_invoke(out, kind=None):
@@ -126,6 +141,7 @@ def expect_running(base, state):
 if __name__ == "__main__":
     commands = {
         "sqs-event": sqs_event,
+        "delete-batch": delete_batch,
         "judge-invoke": judge_invoke,
         "submit": submit,
         "expect-running": expect_running,
