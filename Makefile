@@ -23,12 +23,14 @@ export RATE_LIMIT_PER_MINUTE ?= 600
 export AUTH_RATE_LIMIT_PER_MINUTE ?= 10
 export DB_MAX_CONNECTIONS ?= 10
 export RUST_LOG ?= info
+# make sam-local: where `sam local start-api` answers on the host.
+export SAM_LOCAL_PORT ?= 3001
 # Builds read the committed .sqlx/ query data: no database is needed to compile.
 export SQLX_OFFLINE ?= true
 # #[sqlx::test] creates one database per test on this server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
+.PHONY: sam-local sam-venv bench chaos soak openapi dev fuzz test lint fmt migrate services stop-services sqlx-prepare sqlx-check build-lambdas console console-check console-deps
 
 ## dev: PostgreSQL + LocalStack + every function on http://127.0.0.1:$(PORT), in the foreground
 dev:
@@ -36,7 +38,7 @@ dev:
 
 ## test: unit, handler (real PostgreSQL) and end-to-end (real HTTP, LocalStack SQS) tests, and
 ## the console in Chromium (tests/tests/console.rs; needs /usr/bin/chromium: apt-get install -y chromium)
-test: services console-deps
+test: services sam-venv console-deps
 	cargo build --workspace --bins  # the Lambda binaries that tests/lambda_bootstraps.rs runs
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace --all-targets
 
@@ -50,6 +52,11 @@ chaos: services
 soak: services
 	cargo build --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test -p e2e-tests --test chaos soak -- --ignored --nocapture
+
+## sam-local: every function under `sam local` (Docker in its own network namespace; needs root):
+## the API on 127.0.0.1:$(SAM_LOCAL_PORT), the scheduler invoked with scheduled and SQS events
+sam-local:
+	./scripts/sam-local.sh
 
 ## bench: every benchmark; writes the figures into BENCHMARKS.md
 bench: services
@@ -99,6 +106,10 @@ console:
 ## console-check: the committed bundle is what console/ builds (as CI checks it)
 console-check:
 	./scripts/console-check.sh
+
+# The pinned SAM CLI; its wheel carries aws-lambda-rie, which tests/lambda_bootstraps.rs runs.
+sam-venv:
+	@WITH_SAM=1 ./localstack/setup-venv.sh
 
 # The browser test's npm packages (playwright-core, axe-core), from the lockfile.
 console-deps:

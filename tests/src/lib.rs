@@ -2,6 +2,7 @@
 //! `#[sqlx::test]`), its own LocalStack SQS queue, the real router reading `template.yaml`, the
 //! real scheduler loop, and a real TCP port that tests talk to with an HTTP client.
 
+pub mod rie;
 pub mod runtime_api;
 
 use reqwest::{Client, Method, StatusCode};

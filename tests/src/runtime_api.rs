@@ -1,5 +1,7 @@
-//! A small AWS Lambda Runtime API emulator, so tests can run a built `bootstrap` exactly as
-//! Lambda does: the process polls `/runtime/invocation/next`, gets an event, posts a response.
+//! A small AWS Lambda Runtime API emulator: the process polls `/runtime/invocation/next`, gets an
+//! event, posts a response. The bootstrap tests use AWS's own emulator (`rie.rs`); this one stays
+//! for the cold-start bench alone, because it sees the bootstrap's first poll (the end of init),
+//! which aws-lambda-rie does not report.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,14 +1,14 @@
-//! Every function binary runs as a real Lambda: started as a process under the Runtime API
-//! emulator, fed API Gateway v2, SQS and scheduled events, against PostgreSQL and LocalStack.
+//! Every function binary runs as a real Lambda: under AWS's Runtime Interface Emulator
+//! (`aws-lambda-rie`, as `sam local` runs it, here a plain process), fed API Gateway v2, SQS and
+//! scheduled events, against PostgreSQL and LocalStack.
 //! By default it runs the binaries `cargo test` built; `LAMBDA_BOOTSTRAP_DIR=.aws-sam/build`
 //! (or `target/lambda`) runs the packaged bootstraps instead.
 
-use e2e_tests::runtime_api::{http_event, RuntimeApi};
+use e2e_tests::rie::Rie;
+use e2e_tests::runtime_api::http_event;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 fn bootstrap(bin: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -32,42 +32,22 @@ fn bootstrap(bin: &str) -> PathBuf {
 }
 
 struct Function {
-    api: RuntimeApi,
-    child: Child,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    rie: Rie,
 }
 
 impl Function {
     async fn start(bin: &str, env: &[(&str, String)]) -> Function {
-        let api = RuntimeApi::start().await;
-        let child = Command::new(bootstrap(bin))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", bin)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{bin}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-        let function = Function { api, child };
-        function
-            .api
-            .wait_until_ready(Duration::from_secs(20))
+        Function {
+            rie: Rie::start(&bootstrap(bin), bin, env).await,
+        }
+    }
+
+    /// Invokes with `event`; panics with the function's error when it reports one.
+    async fn invoke(&self, event: Value) -> Value {
+        self.rie
+            .invoke(&event)
             .await
-            .unwrap_or_else(|| panic!("{bin} never polled"));
-        function
+            .unwrap_or_else(|error| panic!("the function failed: {error}"))
     }
 
     /// Sends an HTTP event; returns (status, parsed JSON body).
@@ -79,10 +59,8 @@ impl Function {
         body: Option<Value>,
     ) -> (u64, Value) {
         let response = self
-            .api
             .invoke(http_event(method, path, token, body.as_ref()))
-            .await
-            .expect("a response");
+            .await;
         let status = response["statusCode"].as_u64().expect("statusCode");
         let body = response["body"]
             .as_str()
@@ -183,33 +161,15 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     let id = d["id"].as_str().unwrap().to_string();
 
     // The submission's message is on the LocalStack queue: hand it to the scheduler as SQS would.
-    let received = queue
-        .client()
-        .await
-        .receive_message()
-        .queue_url(queue.url())
-        .wait_time_seconds(5)
-        .send()
-        .await
-        .unwrap();
-    let message = received
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .expect("the submit enqueued a message");
     let scheduler = Function::start("scheduler", &env).await;
-    let sqs_event = json!({"Records": [{
-        "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
-        "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments", "awsRegion": "us-east-1"
-    }]});
-    let response = scheduler
-        .api
-        .invoke(sqs_event)
-        .await
-        .expect("the scheduler answers");
-    assert_eq!(response["batchItemFailures"], json!([]));
+    let batch = received_batch(&queue).await;
+    assert_eq!(
+        batch["Records"].as_array().map(Vec::len),
+        Some(1),
+        "{batch}"
+    );
+    let response = scheduler.invoke(batch).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let (status, running) = deployments
         .http(
             "GET",
@@ -236,15 +196,10 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
             Some(json!({"cluster_id": cluster["id"], "name": "next", "image": "busybox", "resources": {"cpu_cores": 4}})))
         .await;
     assert_eq!(status, 202, "{waiting}");
-    let sweep = scheduler
-        .api
-        .invoke(json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-                       "account": "000000000000", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
-                       "resources": [], "detail": {}}))
-        .await
-        .expect("the sweep answers");
-    // It runs no pass itself: it enqueues the organization, and the SQS-triggered invocation
-    // (here with every message on the queue, the second submission's too) runs the pass.
+    // What the template's EventBridge rule sends (its `Input`). The sweep runs no pass itself: it
+    // enqueues the organization (DESIGN §12); the queue's messages (the sweep's and the second
+    // submission's) then go to the scheduler as SQS would deliver them.
+    let sweep = scheduler.invoke(json!({"sweep": true})).await;
     assert_eq!(
         (
             sweep["organizations"].as_i64(),
@@ -254,40 +209,17 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
         (Some(1), Some(1), Some(0)),
         "{sweep}"
     );
-    let mut records = Vec::new();
-    loop {
-        let received = queue
-            .client()
-            .await
-            .receive_message()
-            .queue_url(queue.url())
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        records.extend(messages.into_iter().map(|m| json!({
-            "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments", "awsRegion": "us-east-1"
-        })));
-    }
+    let batch = received_batch(&queue).await;
+    let bodies: Vec<&str> = batch["Records"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|m| m["body"].as_str()).collect())
+        .unwrap_or_default();
     assert!(
-        records
-            .iter()
-            .any(|r| r["body"].as_str().unwrap().contains("\"sweep\"")),
-        "the sweep's message is on the queue: {records:?}"
+        bodies.iter().any(|b| b.contains("\"sweep\"")) && bodies.len() >= 2,
+        "the sweep's and the second submission's messages are waiting: {batch}"
     );
-    let response = scheduler
-        .api
-        .invoke(json!({ "Records": records }))
-        .await
-        .expect("the scheduler answers");
-    assert_eq!(response["batchItemFailures"], json!([]));
+    let response = scheduler.invoke(batch).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let (_, overdue) = deployments
         .http(
             "GET",
@@ -308,7 +240,7 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
         .await;
     assert_eq!(
         next["status"], "running",
-        "the sweep started what the overdue job freed"
+        "the scheduler started what the overdue job freed"
     );
 
     let docs = Function::start("docs", &env).await;
@@ -319,10 +251,8 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     // The console: its page, embedded in the binary, under its policy.
     let console = Function::start("console", &env).await;
     let page = console
-        .api
         .invoke(http_event("GET", "/console/", None, None))
-        .await
-        .expect("the console answers");
+        .await;
     assert_eq!(page["statusCode"], 200, "{page}");
     assert!(
         page["body"]
@@ -342,22 +272,45 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
     // The notifier: its scheduled sweep tries the two submissions' deliveries (nobody answers,
     // so both wait for a retry); an SQS batch for the organization then finds nothing due.
     let notifier = Function::start("notifier", &env).await;
-    let sweep = notifier
-        .api
-        .invoke(json!({"version": "0", "id": "2", "detail-type": "Scheduled Event", "source": "aws.events",
-                       "account": "000000000000", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
-                       "resources": [], "detail": {}}))
-        .await
-        .expect("the notifier answers");
+    let sweep = notifier.invoke(json!({"sweep": true})).await;
     assert_eq!(sweep, json!({"delivered": 0, "retrying": 2, "failed": 0}));
     let batch = notifier
-        .api
         .invoke(json!({"Records": [{
             "messageId": "m1", "receiptHandle": "r1", "body": json!({"organization_id": org_id}).to_string(),
             "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:webhooks", "awsRegion": "us-east-1"
         }]}))
-        .await
-        .expect("the notifier answers a batch");
+        .await;
     assert_eq!(batch, json!({"delivered": 0, "retrying": 0, "failed": 0}));
+}
+
+/// Every message waiting on `queue`, received (not deleted) as Lambda's SQS poller does, as the
+/// SQS event it would deliver.
+async fn received_batch(queue: &shared::queue::Queue) -> Value {
+    let client = queue.client().await;
+    let mut records = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(queue.url())
+            .max_number_of_messages(10)
+            // Long enough for the first message to arrive, short once the queue is empty.
+            .wait_time_seconds(if records.is_empty() { 5 } else { 1 })
+            .send()
+            .await
+            .expect("LocalStack receives");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            records.push(json!({
+                "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments",
+                "awsRegion": "us-east-1"
+            }));
+        }
+    }
+    json!({ "Records": records })
 }
