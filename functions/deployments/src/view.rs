@@ -163,15 +163,23 @@ pub async fn list_visible(db: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Deplo
     let (before_at, before_id) = f
         .before
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    // Newest first within each organization, from its (organization, created_at, id) index
+    // starting at the cursor (a row comparison with no NULL, so the index can seek to it) and
+    // stopping after a page: a page costs the same however much history lies around it.
     let ids = sqlx::query_scalar!(
-        r#"SELECT d.id FROM deployments d
-           WHERE d.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1
-                                       UNION ALL SELECT $2::uuid)
-             AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
-             AND ($4::text IS NULL OR d.status = $4)
-             AND ($5::timestamptz IS NULL OR (d.created_at, d.id) < ($5, $6))
-             AND ($8::text IS NULL OR d.name = $8)
-           ORDER BY d.created_at DESC, d.id DESC
+        r#"SELECT page.id AS "id!" FROM
+             (SELECT organization_id FROM memberships WHERE user_id = $1
+              UNION ALL SELECT $2::uuid WHERE $2::uuid IS NOT NULL) AS orgs,
+             LATERAL (SELECT d.id, d.created_at FROM deployments d
+                      WHERE d.organization_id = orgs.organization_id
+                        AND ($3::uuid IS NULL OR d.cluster_id = $3 OR (d.cluster_id IS NULL AND d.requested_cluster_id = $3))
+                        AND ($4::text IS NULL OR d.status = $4)
+                        AND (d.created_at, d.id) < (COALESCE($5::timestamptz, 'infinity'),
+                                                    COALESCE($6::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                        AND ($8::text IS NULL OR d.name = $8)
+                      ORDER BY d.created_at DESC, d.id DESC
+                      LIMIT $7) AS page
+           ORDER BY page.created_at DESC, page.id DESC
            LIMIT $7"#,
         member,
         organization,
