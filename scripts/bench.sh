@@ -288,7 +288,7 @@ if wanted api || wanted latency || wanted events; then
     {
       echo "### 3. API load (wrk against \`hypervisor-local\`)"
       echo
-      echo "\`./target/local/hypervisor-local\` (profile \`local\`: opt-level 3, no LTO) on :$BENCH_PORT with its own database and queue, DB_MAX_CONNECTIONS=10, RATE_LIMIT_PER_MINUTE=100000000 (so the limiter never refuses, but every authenticated request still takes its token from PostgreSQL). \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION\` (and \`-t1 -c1\` for the reads) with a valid bearer token; one user, one organization with 5 clusters. wrk, the server, PostgreSQL and LocalStack share the 2 cores. 1-min load average at the end: $(cut -d' ' -f1 /proc/loadavg)."
+      echo "\`./target/local/hypervisor-local\` (profile \`local\`: opt-level 3, no LTO) on :$BENCH_PORT with its own database and queue, DB_MAX_CONNECTIONS=10, RATE_LIMIT_PER_MINUTE=100000000 (so the limiter never refuses; an instance leases up to 100 tokens a take from PostgreSQL, DESIGN §12). \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION\` (and \`-t1 -c1\` for the reads) with a valid bearer token; one user, one organization with 5 clusters. wrk, the server, PostgreSQL and LocalStack share the 2 cores. 1-min load average at the end: $(cut -d' ' -f1 /proc/loadavg)."
       echo
       echo "| endpoint | connections | requests | req/s | p50 | p90 | p99 | max | non-2xx | socket errors | reads: p99 < 10 ms |"
       echo "|---|---|---|---|---|---|---|---|---|---|---|"
