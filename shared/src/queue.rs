@@ -118,15 +118,28 @@ impl Queue {
 /// with LocalStack stopped), when all a lost nudge costs is waiting for the sweep.
 pub const NUDGE_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// Sends `body` to `queue`, delivered no sooner than `delay_seconds`, giving up after
+/// [`NUDGE_TIMEOUT`]: a healthy SQS answers in milliseconds, and whatever the message asks for is
+/// also covered by a sweep.
+pub async fn send_bounded<T: Serialize>(
+    queue: &Queue,
+    body: &T,
+    delay_seconds: i32,
+) -> anyhow::Result<()> {
+    // Boxed: the SDK's send future is deep, and nesting it in every caller's future overflows
+    // the compiler's layout depth in the notifier.
+    let send = Box::pin(queue.send_json(body, delay_seconds));
+    match tokio::time::timeout(NUDGE_TIMEOUT, send).await {
+        Ok(sent) => sent,
+        Err(_) => Err(anyhow::anyhow!("no answer within {NUDGE_TIMEOUT:?}")),
+    }
+}
+
 /// Sends a nudge if a queue is configured, giving up after [`NUDGE_TIMEOUT`]. Failure is
 /// logged, not returned: the sweep is the safety net, and the caller's change is committed.
 pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     let Some(queue) = queue else { return };
-    let outcome = match tokio::time::timeout(NUDGE_TIMEOUT, queue.send(&request)).await {
-        Ok(sent) => sent,
-        Err(_) => Err(anyhow::anyhow!("no answer within {NUDGE_TIMEOUT:?}")),
-    };
-    if let Err(err) = outcome {
+    if let Err(err) = send_bounded(queue, &request, 0).await {
         tracing::warn!(error = %err, organization_id = %request.organization_id,
             trigger = %request.trigger, "could not enqueue a scheduling request; the sweep will pick it up");
     }
@@ -136,12 +149,7 @@ pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
 /// notifier's sweep.
 pub async fn nudge_notifier(queue: Option<&Queue>, request: DeliveryRequest, delay_seconds: i32) {
     let Some(queue) = queue else { return };
-    let outcome =
-        match tokio::time::timeout(NUDGE_TIMEOUT, queue.send_json(&request, delay_seconds)).await {
-            Ok(sent) => sent,
-            Err(_) => Err(anyhow::anyhow!("no answer within {NUDGE_TIMEOUT:?}")),
-        };
-    if let Err(err) = outcome {
+    if let Err(err) = send_bounded(queue, &request, delay_seconds).await {
         tracing::warn!(error = %err, "could not enqueue a delivery request; the notifier's sweep will pick it up");
     }
 }

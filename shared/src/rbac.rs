@@ -83,11 +83,7 @@ pub async fn authorize(
     action: Action,
     what: &str,
 ) -> Result<Role, ApiError> {
-    let membership = match caller {
-        Caller::Token(_) => None,
-        Caller::User { .. } => role_in(db, caller, org).await?,
-    };
-    decide(caller, org, membership, action, what)
+    decide(caller, org, role_in(db, caller, org).await?, action, what)
 }
 
 /// [`authorize`] with the user's membership role in `org` already read, by the same statement

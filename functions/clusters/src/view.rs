@@ -69,15 +69,7 @@ pub async fn find_for(
     reader: Option<Uuid>,
 ) -> sqlx::Result<Option<(Cluster, Option<Role>)>> {
     let mut conn = db.acquire().await?;
-    let row = rows(
-        &mut conn,
-        Some(&[id]),
-        Scope::Organization(Uuid::nil()),
-        None,
-        reader,
-    )
-    .await?
-    .pop();
+    let row = rows(&mut conn, Which::One(id), reader).await?.pop();
     Ok(row.map(|r| {
         let role = r.reader_role;
         (Cluster::from(r), role)
@@ -86,15 +78,8 @@ pub async fn find_for(
 
 /// The cluster as this connection (a transaction, say) sees it.
 pub async fn find_in(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cluster>> {
-    let row = rows(
-        conn,
-        Some(&[id]),
-        Scope::Organization(Uuid::nil()),
-        None,
-        None,
-    )
-    .await?;
-    Ok(row.into_iter().next_back().map(Cluster::from))
+    let row = rows(conn, Which::One(id), None).await?.pop();
+    Ok(row.map(Cluster::from))
 }
 
 /// Clusters of the organizations `scope` covers, only those called `name` when it is given.
@@ -104,21 +89,29 @@ pub async fn list_visible(
     name: Option<&str>,
 ) -> sqlx::Result<Vec<Cluster>> {
     let mut conn = db.acquire().await?;
-    let rows = rows(&mut conn, None, scope, name, None).await?;
+    let rows = rows(&mut conn, Which::Visible(scope, name), None).await?;
     Ok(rows.into_iter().map(Cluster::from).collect())
 }
 
-/// The read model, stated once: the clusters `ids` names, or (without ids) those of the
-/// organizations `scope` covers called `name`, as the API shows them, oldest first; with
-/// `reader`, each with that user's membership role in its organization. One statement.
+/// Which clusters a read wants.
+enum Which<'a> {
+    One(Uuid),
+    /// Those of the organizations the scope covers, only those called the name when given.
+    Visible(Scope, Option<&'a str>),
+}
+
+/// The read model, stated once: the clusters `which` names, as the API shows them, oldest
+/// first; with `reader`, each with that user's membership role in its organization. One
+/// statement.
 async fn rows(
     conn: &mut PgConnection,
-    ids: Option<&[Uuid]>,
-    scope: Scope,
-    name: Option<&str>,
+    which: Which<'_>,
     reader: Option<Uuid>,
 ) -> sqlx::Result<Vec<ClusterRow>> {
-    let (member, organization) = scope.binds();
+    let (ids, (member, organization), name) = match which {
+        Which::One(id) => (Some(vec![id]), (None, None), None),
+        Which::Visible(scope, name) => (None, scope.binds(), name),
+    };
     sqlx::query_as!(
         ClusterRow,
         r#"SELECT c.id, c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
@@ -134,7 +127,7 @@ async fn rows(
                                            UNION ALL SELECT $3::uuid)
                  AND ($4::text IS NULL OR s.name = $4))))
            ORDER BY c.created_at, c.id"#,
-        ids as Option<&[Uuid]>,
+        ids.as_deref() as Option<&[Uuid]>,
         member,
         organization,
         name,

@@ -78,10 +78,7 @@ async fn ask_again_shortly(state: &AppState, org: Uuid) -> anyhow::Result<()> {
         deployment_id: None,
         trigger: "busy".into(),
     };
-    match tokio::time::timeout(shared::queue::NUDGE_TIMEOUT, queue.send_json(&request, 1)).await {
-        Ok(sent) => sent,
-        Err(_) => Err(anyhow::anyhow!("no answer from the queue")),
-    }
+    shared::queue::send_bounded(queue, &request, 1).await
 }
 
 #[derive(Debug, Default, serde::Serialize)]
