@@ -24,6 +24,8 @@ pub(super) struct Scores {
     changed: Vec<usize>,
     last_change: Vec<usize>,
     memoize: bool,
+    /// For `least_short`: `undominated()` as of that many changes.
+    undominated: Option<(usize, Vec<usize>)>,
 }
 
 /// A best-fit search as of the first `seen` changes: the winner (None if the request fits
@@ -50,6 +52,7 @@ impl Scores {
             changed: Vec::new(),
             last_change: vec![0; free.len()],
             memoize,
+            undominated: None,
         }
     }
 
@@ -158,18 +161,48 @@ impl Scores {
 
     /// For a request that cannot start: the cluster missing the least of it.
     pub(super) fn least_short(&mut self, need: Resources) -> Option<usize> {
-        let need = amounts(need).map(|amount| amount as f64);
-        let n = self.scratch.len();
-        let [cpu, ram, gpu] = self.free.each_ref().map(|column| &column[..n]);
-        let [w_cpu, w_ram, w_gpu] = self.short_weight.each_ref().map(|column| &column[..n]);
-        for (c, score) in self.scratch.iter_mut().enumerate() {
-            *score = short_score(
-                [cpu[c], ram[c], gpu[c]],
-                need,
-                [w_cpu[c], w_ram[c], w_gpu[c]],
-            );
+        let seen = self.changed.len();
+        if self.undominated.as_ref().is_none_or(|(at, _)| *at != seen) {
+            self.undominated = Some((seen, self.undominated()));
         }
-        qualified(lowest_two(&self.scratch)[0]).map(|(_, cluster)| cluster)
+        let need = amounts(need).map(|amount| amount as f64);
+        let mut best = UNQUALIFIED;
+        for &c in self.undominated.iter().flat_map(|(_, kept)| kept) {
+            let score = short_score(
+                self.free.each_ref().map(|column| column[c]),
+                need,
+                self.short_weight.each_ref().map(|column| column[c]),
+            );
+            if score < best.0 {
+                best = (score, c);
+            }
+        }
+        qualified(best).map(|(_, cluster)| cluster)
+    }
+
+    /// The clusters that no lower one has at least as much free of everything as, at no more
+    /// weight: only they can be missing the least of some request. A dominated cluster's score
+    /// is never lower, float rounding being monotone, and on a tie the lower one wins anyway.
+    /// Once clusters fill up, few are left, so each reason's search reads a few dozen clusters.
+    fn undominated(&self) -> Vec<usize> {
+        let at = |c: usize| {
+            (
+                self.free.each_ref().map(|column| column[c]),
+                self.short_weight.each_ref().map(|column| column[c]),
+            )
+        };
+        let mut kept: Vec<usize> = Vec::new();
+        for c in 0..self.scratch.len() {
+            let (free, weight) = at(c);
+            let dominated = kept.iter().any(|&d| {
+                let (more, lighter) = at(d);
+                (0..3).all(|r| more[r] >= free[r] && lighter[r] <= weight[r])
+            });
+            if !dominated {
+                kept.push(c);
+            }
+        }
+        kept
     }
 }
 
@@ -187,11 +220,20 @@ fn fit_score(free: [f64; 3], need: [f64; 3], weight: [f64; 3]) -> f64 {
     }
 }
 
-/// Shortfall as fractions of capacity.
+/// Shortfall as fractions of capacity. (Comparisons rather than `max` and `min`: no NaN can
+/// arise, and they compile to single instructions.)
 #[inline(always)]
 fn short_score(free: [f64; 3], need: [f64; 3], weight: [f64; 3]) -> f64 {
-    let missing = |r: usize| (need[r] - free[r]).max(0.0) * weight[r];
-    (missing(0) + missing(1) + missing(2)).min(f64::MAX)
+    let missing = |r: usize| {
+        let short = need[r] - free[r];
+        (if short > 0.0 { short } else { 0.0 }) * weight[r]
+    };
+    let score = missing(0) + missing(1) + missing(2);
+    if score < f64::MAX {
+        score
+    } else {
+        f64::MAX
+    }
 }
 
 fn qualified(candidate: (f64, usize)) -> Option<(f64, usize)> {

@@ -27,6 +27,7 @@ mod tests;
 mod tests_fairness;
 #[cfg(test)]
 mod tests_preemption;
+mod tiers;
 
 use std::collections::HashMap;
 

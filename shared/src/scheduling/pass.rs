@@ -12,6 +12,7 @@ use super::fit::Scores;
 use super::preemption::{sum_from_here, Preemptible, Slot};
 use super::queue::{failed_dependencies, queue_key, QueueKey, Turn};
 use super::reasons::{quota_reason, waiting_message};
+use super::tiers::Tiers;
 use super::{
     Cluster, DependencyState, FastMap, Input, Pending, Plan, Preemption, Reason, ReasonCode,
     Running, Start, Waiting, UNLIMITED,
@@ -136,6 +137,8 @@ pub(super) struct Pass<'a> {
     /// No running deployment asks for a negative amount, so the sums in `Slot::from_here` only
     /// shrink along a list, and `highest_victim` may search them by bisection.
     pub(super) sums_shrink: bool,
+    /// Per cluster and priority, what preemption could free: only when `sums_shrink`.
+    pub(super) tiers: Option<Tiers>,
     pub(super) preemptible: Vec<Preemptible<'a>>,
     /// Indices into `preemptible`, highest priority first, and how many of them are protected.
     pub(super) by_priority: Vec<usize>,
@@ -323,6 +326,11 @@ impl<'a> Pass<'a> {
         let sums_shrink = preemptible
             .iter()
             .all(|p| Resources::ZERO.fits_in(&p.running.resources));
+        let tiers = if sums_shrink {
+            Tiers::new(&preemptible_on)
+        } else {
+            None
+        };
         let mut by_priority: Vec<(Reverse<i32>, usize)> = preemptible
             .iter()
             .enumerate()
@@ -341,6 +349,7 @@ impl<'a> Pass<'a> {
             preemptible_on,
             by_least_important,
             sums_shrink,
+            tiers,
             preemptible,
             by_priority,
             protected: 0,
@@ -524,6 +533,9 @@ impl<'a> Pass<'a> {
             let running = victim.running;
             self.free[cluster] += running.resources;
             self.reclaimable[cluster] -= running.resources;
+            if let Some(tiers) = &mut self.tiers {
+                tiers.evict(cluster, running.priority, running.resources);
+            }
             preempted.push(running.id);
             self.plan.preemptions.push(Preemption {
                 victim_id: running.id,

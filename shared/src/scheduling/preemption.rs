@@ -85,6 +85,24 @@ impl Pass<'_> {
         if self.protected == self.by_priority.len() {
             return None; // nothing left that this or any later candidate may preempt
         }
+        if let Some(tiers) = &self.tiers {
+            // The lowest tier decides first; between the clusters that share it, the victim
+            // count and the priority sum (tie → lower id).
+            let mut tied = Vec::new();
+            tiers.lowest(
+                &self.free,
+                candidate.resources,
+                candidate.priority,
+                &mut tied,
+            )?;
+            let cluster = match tied[..] {
+                [only] => only,
+                _ => tied
+                    .into_iter()
+                    .min_by_key(|&c| (self.victim_count_and_sum(c, candidate), c))?,
+            };
+            return Some((cluster, self.victims_on(cluster, candidate)?));
+        }
         // The highest victim priority decides first, and `highest_victim` finds it without
         // choosing the whole victim set, so that is chosen (for the count and the priority sum)
         // only between clusters tied on it. Clusters come least important deployment first: a
