@@ -202,19 +202,38 @@ async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Deployment>> {
 
 /// The read model, stated once: these deployments as the API shows them, newest first; with
 /// `reader`, each with that user's membership role in its organization.
+///
+/// A queue position is counted from the pending index for one deployment: the count walks the
+/// queue ahead of it. For a page, every pending one is numbered in one pass over its
+/// organization's queue instead (`positions`): a hundred counts deep in a long queue walked it
+/// a hundred times.
 async fn rows(db: &PgPool, ids: &[Uuid], reader: Option<Uuid>) -> sqlx::Result<Vec<DeploymentRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let page = ids.len() > 1;
     sqlx::query_as!(
         DeploymentRow,
-        r#"SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
+        r#"WITH positions AS MATERIALIZED (
+             SELECT ranked.id, ranked.position FROM (
+               SELECT q.id, row_number() OVER (
+                        PARTITION BY q.organization_id
+                        ORDER BY effective_priority(q.priority, q.queued_at, o.aging_points_per_hour, o.aging_max_boost, now()) DESC,
+                                 q.created_at, q.id) AS position
+               FROM deployments q JOIN organizations o ON o.id = q.organization_id
+               WHERE $3 AND q.status = 'pending'
+                 AND q.organization_id IN (SELECT p.organization_id FROM deployments p
+                                           WHERE p.id = ANY($1) AND p.status = 'pending')
+             ) AS ranked
+             WHERE ranked.id = ANY($1))
+           SELECT d.id, d.organization_id, d.cluster_id, d.requested_cluster_id, d.name, d.image,
                   d.cpu_millis, d.ram_mgib, d.gpu, d.priority,
                   CASE WHEN d.status = 'pending'
                        THEN effective_priority(d.priority, d.queued_at, o.aging_points_per_hour, o.aging_max_boost, now())
                        ELSE d.priority END AS "effective_priority!",
                   d.status AS "status: DeploymentStatus", d.reason,
                   CASE WHEN d.status <> 'pending' THEN NULL
+                       WHEN $3 THEN (SELECT p.position FROM positions p WHERE p.id = d.id)
                        WHEN o.aging_points_per_hour = 0 THEN
                     -- Without aging the order is the pending index's: counted from it.
                     (SELECT count(*) + 1 FROM deployments q
@@ -241,7 +260,8 @@ async fn rows(db: &PgPool, ids: &[Uuid], reader: Option<Uuid>) -> sqlx::Result<V
            WHERE d.id = ANY($1)
            ORDER BY d.created_at DESC, d.id DESC"#,
         ids,
-        reader
+        reader,
+        page
     )
     .fetch_all(db)
     .await

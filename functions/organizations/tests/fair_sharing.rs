@@ -341,6 +341,22 @@ async fn aging_raises_effective_priority_and_moves_old_work_ahead(db: PgPool) {
         get_deployment(&state, &t.developer, new).await["queue_position"],
         2
     );
+    // A page numbers its pending work the same way (one pass over the queue, not a count each).
+    let pending = format!(
+        "/api/v1/deployments?organization_id={}&status=pending",
+        t.org
+    );
+    let page = expect(&get(&state, &t.developer, &pending).await, 200);
+    let positions: Vec<(&Value, &Value)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (&d["name"], &d["queue_position"]))
+        .collect();
+    assert_eq!(
+        positions,
+        [(&json!("new"), &json!(2)), (&json!("old"), &json!(1))]
+    );
     // Running work shows its base priority.
     assert_eq!(
         get_deployment(&state, &t.admin, blocker).await["effective_priority"],
