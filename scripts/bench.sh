@@ -172,21 +172,61 @@ api() {
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" <<<"$body"; }
 expect() { [ "$status" = "$1" ] || die "expected $1, got $status: $body"; }
 
+# CPU time so far (clock ticks) of the server, of PostgreSQL's processes, of LocalStack's, and
+# of the whole machine (busy time): where a request's time goes, by process.
+cpu_ticks() {
+  python3 - "$server_pid" <<'PY'
+import os, sys
+server, groups = sys.argv[1], [0, 0, 0]
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if pid == server:
+        groups[0] += ticks
+    elif comm.startswith("postgres"):
+        groups[1] += ticks
+    elif b"localstack" in cmdline:
+        groups[2] += ticks
+cpu = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+print(*groups, sum(cpu) - cpu[3] - cpu[4])
+PY
+}
+
+# cpu_per_request BEFORE AFTER REQUESTS → "server / PostgreSQL / LocalStack / the rest" in µs
+cpu_per_request() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+before, after = (list(map(int, arg.split())) for arg in sys.argv[1:3])
+per = 1e6 / os.sysconf("SC_CLK_TCK") / max(1, int(sys.argv[3]))
+d = [(a - b) * per for a, b in zip(after, before)]
+print(" / ".join(f"{x:.0f}" for x in (d[0], d[1], d[2], d[3] - d[0] - d[1] - d[2])))
+PY
+}
+
 # run_wrk NAME LUA PATH THREADS CONNECTIONS → appends a table row to $wrk_rows
 wrk_rows=
 run_wrk() {
-  local name=$1 script=$2 path=$3 threads=$4 connections=$5 result file
+  local name=$1 script=$2 path=$3 threads=$4 connections=$5 result file before after
   file=$out/wrk-$(printf '%s-c%s' "$name" "$connections" | tr -c 'a-zA-Z0-9' '_').txt
   log "3. wrk: $name ($connections connections)"
+  before=$(cpu_ticks)
   wrk --latency --timeout 10s -t"$threads" -c"$connections" -d"$WRK_DURATION" -s "$script" "$base$path" \
     | tee "$file" >&2
+  after=$(cpu_ticks)
   result=$(grep '^WRK_RESULT' "$file" | tail -n1)
   [ -n "$result" ] || die "wrk printed no result for $name (see $file)"
   # WRK_RESULT requests rps p50 p90 p99 max non2xx socket_errors
   read -r _ requests rps p50 p90 p99 max non2xx errors <<<"$result"
-  local target=—
+  local target=— cpu
   case $name in GET*) target=$(python3 -c "import sys; print('met' if float(sys.argv[1]) < 10 else '**MISSED**')" "$p99") ;; esac
-  wrk_rows+="| \`$name\` | $connections | $requests | $rps | $p50 ms | $p90 ms | $p99 ms | $max ms | $non2xx | $errors | $target |"$'\n'
+  cpu=$(cpu_per_request "$before" "$after" "$requests")
+  wrk_rows+="| \`$name\` | $connections | $requests | $rps | $p50 ms | $p90 ms | $p99 ms | $max ms | $non2xx | $errors | $cpu | $target |"$'\n'
 }
 
 wrk_script() { # wrk_script FILE METHOD [BODY]
@@ -290,11 +330,13 @@ if wanted api || wanted latency || wanted events; then
       echo
       echo "\`./target/local/hypervisor-local\` (profile \`local\`: opt-level 3, no LTO) on :$BENCH_PORT with its own database and queue, DB_MAX_CONNECTIONS=10, RATE_LIMIT_PER_MINUTE=100000000 (so the limiter never refuses; an instance leases up to 100 tokens a take from PostgreSQL, DESIGN §12). \`wrk --latency -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION\` (and \`-t1 -c1\` for the reads) with a valid bearer token; one user, one organization with 5 clusters. wrk, the server, PostgreSQL and LocalStack share the 2 cores. 1-min load average at the end: $(cut -d' ' -f1 /proc/loadavg)."
       echo
-      echo "| endpoint | connections | requests | req/s | p50 | p90 | p99 | max | non-2xx | socket errors | reads: p99 < 10 ms |"
-      echo "|---|---|---|---|---|---|---|---|---|---|---|"
+      echo "| endpoint | connections | requests | req/s | p50 | p90 | p99 | max | non-2xx | socket errors | CPU per request, µs: server / PostgreSQL / LocalStack / wrk and the rest | reads: p99 < 10 ms |"
+      echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
       printf '%s' "$wrk_rows"
       echo
       echo "After the POST run the organization held $posted (each accepted POST is announced on SQS and placed by the scheduler)."
+      echo
+      echo "CPU per request is each process's CPU time (\`/proc/<pid>/stat\`) over the run, divided by the requests: the server (its scheduler consumers included, which place what the POSTs submit), every PostgreSQL process, LocalStack's, and the rest of the machine's busy time (wrk, mostly). Their sum is what one request costs this 2-core machine."
     } >"$BENCH_REPORT_DIR/3_api_load.md"
     cat "$BENCH_REPORT_DIR/3_api_load.md"
   fi
