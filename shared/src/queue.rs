@@ -2,7 +2,9 @@
 //! A lost nudge costs latency, never work: the periodic sweep finds every pending deployment.
 
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -29,13 +31,30 @@ pub struct Queue {
     /// loading the AWS config and TLS roots.
     client: Arc<OnceCell<aws_sdk_sqs::Client>>,
     url: String,
+    nudges: Arc<Mutex<HashMap<Uuid, Arc<OrgNudges>>>>,
 }
+
+/// One organization's nudges from this process. Nudges that overlap in time share one message,
+/// the way a database's group commit shares one flush: each caller needs a message sent after
+/// its change was committed, and one send that starts after several of them covers them all.
+/// A Lambda instance serves one request at a time, so there every nudge still sends its own.
+#[derive(Debug, Default)]
+struct OrgNudges {
+    /// Nudges asked for so far, numbered from 1.
+    asked: AtomicU64,
+    /// Held through a send, with the number of the last nudge asked for before it started.
+    sending: tokio::sync::Mutex<u64>,
+}
+
+/// Past this many organizations, the ones no nudge is using are forgotten.
+const FORGET_ABOVE: usize = 10_000;
 
 impl Queue {
     pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
         Queue {
             client: Arc::new(OnceCell::new_with(Some(client))),
             url,
+            nudges: Arc::default(),
         }
     }
 
@@ -45,6 +64,7 @@ impl Queue {
         Queue {
             client: Arc::new(OnceCell::new()),
             url,
+            nudges: Arc::default(),
         }
     }
 
@@ -135,13 +155,32 @@ pub async fn send_bounded<T: Serialize>(
     }
 }
 
-/// Sends a nudge if a queue is configured, giving up after [`NUDGE_TIMEOUT`]. Failure is
-/// logged, not returned: the sweep is the safety net, and the caller's change is committed.
+/// Sends a nudge if a queue is configured, giving up after [`NUDGE_TIMEOUT`]; returns once a
+/// message for the organization was sent after the call began (its own, or one that a
+/// concurrent nudge sent for both). Failure is logged, not returned: the sweep is the safety
+/// net, and the caller's change is committed.
 pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     let Some(queue) = queue else { return };
+    let org = queue.org_nudges(request.organization_id);
+    let mine = org.asked.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut started_after = org.sending.lock().await;
+    if *started_after >= mine {
+        return; // a send that began after we asked has finished while we waited
+    }
+    *started_after = org.asked.load(Ordering::SeqCst);
     if let Err(err) = send_bounded(queue, &request, 0).await {
         tracing::warn!(error = %err, organization_id = %request.organization_id,
             trigger = %request.trigger, "could not enqueue a scheduling request; the sweep will pick it up");
+    }
+}
+
+impl Queue {
+    fn org_nudges(&self, org: Uuid) -> Arc<OrgNudges> {
+        let mut nudges = self.nudges.lock().unwrap_or_else(|e| e.into_inner());
+        if nudges.len() > FORGET_ABOVE {
+            nudges.retain(|_, o| Arc::strong_count(o) > 1);
+        }
+        nudges.entry(org).or_default().clone()
     }
 }
 

@@ -156,3 +156,92 @@ async fn webhooks_are_delivered_through_the_notifiers_queue(db: PgPool) {
     let ids: Vec<String> = got.lock().unwrap().iter().map(|r| r.id.clone()).collect();
     assert_ne!(ids[0], ids[1], "each event has its own webhook-id");
 }
+
+/// The messages on `queue` (up to 100), each with when SQS took it, in milliseconds.
+async fn messages_sent(queue: &shared::queue::Queue) -> Vec<u64> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let client = queue.client().await;
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let got = client
+            .receive_message()
+            .queue_url(queue.url())
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .wait_time_seconds(if sent.is_empty() { 1 } else { 0 })
+            .send()
+            .await
+            .unwrap();
+        let batch = got.messages();
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let at = &m.attributes().unwrap()[&MessageSystemAttributeName::SentTimestamp];
+            sent.push(at.parse().unwrap());
+        }
+    }
+    sent
+}
+
+fn now_millis() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_millis() as u64
+}
+
+/// Nudges for one organization that overlap share a message (a submission storm sends a few,
+/// not one each), yet each returns only once a message sent after it began is on the queue:
+/// the scheduler that reads it reads the change the nudge announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_nudges_for_one_organization_share_a_message_sent_after_each() {
+    use shared::queue::{nudge, ScheduleRequest};
+    let queue = e2e_tests::fresh_queue().await;
+    let org = uuid::Uuid::now_v7();
+    let nudges = 20;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(nudges));
+    let tasks: Vec<_> = (0..nudges)
+        .map(|_| {
+            let (queue, barrier) = (queue.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let began = now_millis();
+                let request = ScheduleRequest {
+                    organization_id: org,
+                    deployment_id: None,
+                    trigger: "test".into(),
+                };
+                nudge(Some(&queue), request).await;
+                (began, now_millis())
+            })
+        })
+        .collect();
+    let mut spans = Vec::new();
+    for task in tasks {
+        spans.push(task.await.unwrap());
+    }
+    let sent = messages_sent(&queue).await;
+    assert!(!sent.is_empty(), "no nudge was sent");
+    assert!(
+        sent.len() <= nudges / 2,
+        "{} messages for {nudges} overlapping nudges: they were not shared",
+        sent.len()
+    );
+    for (began, returned) in spans {
+        assert!(
+            sent.iter().any(|&at| began <= at && at <= returned),
+            "a nudge that ran from {began} to {returned} ms returned with no message sent in \
+             between (sent at {sent:?})"
+        );
+    }
+
+    // One after another, nothing overlaps: each sends its own.
+    for _ in 0..3 {
+        let request = ScheduleRequest {
+            organization_id: org,
+            deployment_id: None,
+            trigger: "test".into(),
+        };
+        nudge(Some(&queue), request).await;
+    }
+    assert_eq!(messages_sent(&queue).await.len(), 3);
+}

@@ -13,7 +13,7 @@ use shared::error::violated_constraint;
 use shared::http::extract::Json;
 use shared::http::{header_str, json, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, readable, Action, Role};
+use shared::rbac::{authorize, decide, readable, Action, Role};
 use shared::resources::{Resources, ResourcesDto};
 use shared::scheduling::{self, DependencyState, Pending};
 use shared::status::DeploymentStatus;
@@ -117,15 +117,27 @@ async fn accept(
     }
     errors.finish()?;
 
-    let organization_id = resolve_organization(state, caller, body).await?;
-    let role = authorize(
-        &state.db,
-        caller,
-        organization_id,
-        Action::Deploy,
-        "organization",
-    )
-    .await?;
+    let found = resolve_organization(state, caller, body).await?;
+    let organization_id = found.organization_id;
+    let role = match found.membership {
+        Some(membership) => decide(
+            caller,
+            organization_id,
+            membership,
+            Action::Deploy,
+            "organization",
+        )?,
+        None => {
+            authorize(
+                &state.db,
+                caller,
+                organization_id,
+                Action::Deploy,
+                "organization",
+            )
+            .await?
+        }
+    };
     if role != Role::Admin {
         let ceiling = sqlx::query_scalar!(
             "SELECT developer_max_priority FROM organizations WHERE id = $1",
@@ -144,28 +156,35 @@ async fn accept(
         }
     }
 
-    let known = sqlx::query_scalar!(
-        "SELECT id FROM deployments WHERE organization_id = $1 AND id = ANY($2)",
-        organization_id,
-        &depends_on
-    )
-    .fetch_all(&state.db)
-    .await?;
-    if let Some(unknown) = depends_on.iter().find(|id| !known.contains(id)) {
-        return Err(ApiError::validation(
-            "depends_on",
-            format!("no deployment {unknown} in this organization"),
-        ));
+    if !depends_on.is_empty() {
+        let known = sqlx::query_scalar!(
+            "SELECT id FROM deployments WHERE organization_id = $1 AND id = ANY($2)",
+            organization_id,
+            &depends_on
+        )
+        .fetch_all(&state.db)
+        .await?;
+        if let Some(unknown) = depends_on.iter().find(|id| !known.contains(id)) {
+            return Err(ApiError::validation(
+                "depends_on",
+                format!("no deployment {unknown} in this organization"),
+            ));
+        }
     }
 
-    let capacities = sqlx::query!(
-        "SELECT id, name, cpu_millis, ram_mgib, gpu FROM clusters
-         WHERE organization_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY id",
-        organization_id,
-        body.cluster_id
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let capacities = match found.cluster {
+        Some(cluster) => vec![cluster],
+        None => {
+            sqlx::query_as!(
+                Capacity,
+                "SELECT name, cpu_millis, ram_mgib, gpu FROM clusters
+             WHERE organization_id = $1 ORDER BY id",
+                organization_id,
+            )
+            .fetch_all(&state.db)
+            .await?
+        }
+    };
     let fit = if capacities
         .iter()
         .any(|c| resources.fits_in(&Resources::new(c.cpu_millis, c.ram_mgib, c.gpu)))
@@ -196,19 +215,39 @@ async fn accept(
     Ok((accepted, fit))
 }
 
+/// A cluster's name and capacity, for the check that a submission can ever fit.
+struct Capacity {
+    name: String,
+    cpu_millis: i64,
+    ram_mgib: i64,
+    gpu: i64,
+}
+
+/// Where a submission goes, with what the statement that found it read besides.
+struct Found {
+    organization_id: Uuid,
+    /// The caller's membership role there, when that statement read it (None: not read).
+    membership: Option<Option<Role>>,
+    /// The requested cluster.
+    cluster: Option<Capacity>,
+}
+
 /// The organization named by `cluster_id`, `organization_id`, or the caller's only one.
 async fn resolve_organization(
     state: &AppState,
     caller: &Caller,
     body: &SubmitDeployment,
-) -> Result<Uuid, ApiError> {
+) -> Result<Found, ApiError> {
     let (member, only) = readable(&state.db, caller, None).await?.binds();
     if let Some(cluster) = body.cluster_id {
-        let org = sqlx::query_scalar!(
-            "SELECT c.organization_id FROM clusters c
+        let row = sqlx::query!(
+            r#"SELECT c.organization_id, c.name, c.cpu_millis, c.ram_mgib, c.gpu,
+                      (SELECT role FROM memberships
+                       WHERE organization_id = c.organization_id AND user_id = $2) AS "role: Role"
+             FROM clusters c
              WHERE c.id = $1
                AND c.organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $2
-                                         UNION ALL SELECT $3::uuid)",
+                                         UNION ALL SELECT $3::uuid)"#,
             cluster,
             member,
             only
@@ -216,28 +255,45 @@ async fn resolve_organization(
         .fetch_optional(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
-        if body.organization_id.is_some_and(|o| o != org) {
+        if body
+            .organization_id
+            .is_some_and(|o| o != row.organization_id)
+        {
             return Err(ApiError::validation(
                 "cluster_id",
                 "belongs to a different organization",
             ));
         }
-        return Ok(org);
+        return Ok(Found {
+            organization_id: row.organization_id,
+            membership: Some(row.role),
+            cluster: Some(Capacity {
+                name: row.name,
+                cpu_millis: row.cpu_millis,
+                ram_mgib: row.ram_mgib,
+                gpu: row.gpu,
+            }),
+        });
     }
+    let found = |organization_id, membership| Found {
+        organization_id,
+        membership,
+        cluster: None,
+    };
     if let Some(org) = body.organization_id {
-        return Ok(org);
+        return Ok(found(org, None));
     }
     if let Some(org) = only {
-        return Ok(org);
+        return Ok(found(org, None));
     }
-    let orgs = sqlx::query_scalar!(
-        "SELECT organization_id FROM memberships WHERE user_id = $1 LIMIT 2",
+    let orgs = sqlx::query!(
+        r#"SELECT organization_id, role AS "role: Role" FROM memberships WHERE user_id = $1 LIMIT 2"#,
         member
     )
     .fetch_all(&state.db)
     .await?;
     match orgs.as_slice() {
-        [only] => Ok(*only),
+        [only] => Ok(found(only.organization_id, Some(Some(only.role)))),
         _ => Err(ApiError::validation(
             "organization_id",
             "required when cluster_id is not given",
@@ -282,13 +338,23 @@ pub async fn submit(
     }
 
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
+    // One statement, so one round trip and its own transaction: the deployment, its
+    // dependencies and its "submitted" event go in together or not at all.
     let inserted = sqlx::query!(
-        r#"INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
-                                  priority, max_runtime_seconds, created_by, submitted_by_token,
-                                  idempotency_key, request_fingerprint, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                 '{"code": "queued", "message": "waiting for the scheduler to consider it"}')"#,
+        r#"WITH deployment AS (
+             INSERT INTO deployments (id, organization_id, requested_cluster_id, name, image, cpu_millis, ram_mgib, gpu,
+                                      priority, max_runtime_seconds, created_by, submitted_by_token,
+                                      idempotency_key, request_fingerprint, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                     '{"code": "queued", "message": "waiting for the scheduler to consider it"}')
+             RETURNING id
+           ), dependencies AS (
+             INSERT INTO deployment_dependencies (deployment_id, depends_on_id)
+             SELECT deployment.id, unnest($15::uuid[]) FROM deployment
+           )
+           INSERT INTO deployment_events (deployment_id, type, detail, actor_kind, actor_id, actor_name)
+           SELECT deployment.id, 'submitted', format('submitted by %s %s with priority %s', $16, name, $9::int), $16, $17, name
+           FROM deployment, actor_name($16, $17) AS name"#,
         id,
         d.organization_id,
         d.cluster_id,
@@ -302,15 +368,17 @@ pub async fn submit(
         caller.user_id(),
         caller.token_id(),
         key,
-        print
+        print,
+        &d.depends_on,
+        caller.kind(),
+        caller.id(),
     )
-    .execute(&mut *tx)
+    .execute(&state.db)
     .await;
     if let Err(err) = inserted {
         return match (violated_constraint(&err), &key) {
             // A concurrent retry with the same key won the race: answer as it did.
             (Some("deployments_submitter_idempotency_key_key"), Some(key)) => {
-                drop(tx);
                 let existing = replay(&state, &caller, key, &print)
                     .await?
                     .ok_or_else(|| ApiError::Unexpected(err.into()))?;
@@ -322,25 +390,6 @@ pub async fn submit(
             _ => Err(err.into()),
         };
     }
-    sqlx::query!(
-        "INSERT INTO deployment_dependencies (deployment_id, depends_on_id) SELECT $1, unnest($2::uuid[])",
-        id,
-        &d.depends_on
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO deployment_events (deployment_id, type, detail, actor_kind, actor_id, actor_name)
-         SELECT $1, 'submitted', format('submitted by %s %s with priority %s', $2, name, $4::int), $2, $3, name
-         FROM actor_name($2, $3) AS name",
-        id,
-        caller.kind(),
-        caller.id(),
-        d.priority
-    )
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
 
     let deployment = view::find(&state.db, id)
         .await?
