@@ -573,12 +573,14 @@ impl BenchDatabase {
         }
     }
 
-    /// Another pool on the same database (as another Lambda instance would have).
+    /// Another pool on the same database (as another Lambda instance would have), with the
+    /// functions' connection settings.
     pub async fn connect(name: &str, max_connections: u32) -> sqlx::PgPool {
         use std::str::FromStr;
-        let options =
+        let options = shared::db::plan_once(
             sqlx::postgres::PgConnectOptions::from_str(&format!("{}/{name}", server_url()))
-                .expect("a database URL");
+                .expect("a database URL"),
+        );
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
