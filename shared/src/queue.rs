@@ -155,10 +155,10 @@ pub async fn send_bounded<T: Serialize>(
     }
 }
 
-/// Sends a nudge if a queue is configured, giving up after [`NUDGE_TIMEOUT`]; returns once a
-/// message for the organization was sent after the call began (its own, or one that a
-/// concurrent nudge sent for both). Failure is logged, not returned: the sweep is the safety
-/// net, and the caller's change is committed.
+/// Sends a nudge if a queue is configured; returns once a message for the organization was
+/// sent after the call began (its own, or one that a concurrent nudge sent for both), or gave
+/// up: at most the send in flight and one more, each bounded by [`NUDGE_TIMEOUT`]. Failure is
+/// logged, not returned: the sweep is the safety net, and the caller's change is committed.
 pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     let Some(queue) = queue else { return };
     let org = queue.org_nudges(request.organization_id);
