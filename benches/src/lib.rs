@@ -573,14 +573,12 @@ impl BenchDatabase {
         }
     }
 
-    /// Another pool on the same database (as another Lambda instance would have), with the
-    /// functions' connection settings.
+    /// Another pool on the same database (as another Lambda instance would have).
     pub async fn connect(name: &str, max_connections: u32) -> sqlx::PgPool {
         use std::str::FromStr;
-        let options = shared::db::plan_once(
+        let options =
             sqlx::postgres::PgConnectOptions::from_str(&format!("{}/{name}", server_url()))
-                .expect("a database URL"),
-        );
+                .expect("a database URL");
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)

@@ -14,19 +14,9 @@ use std::{str::FromStr, sync::Arc};
 const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {
-    Ok(plan_once(PgConnectOptions::from_str(
+    Ok(PgConnectOptions::from_str(
         config.database_url.expose_secret(),
-    )?))
-}
-
-/// Each statement is prepared once per connection (sqlx caches it); this makes PostgreSQL plan
-/// it once too. Under the default (`auto`) it planned our reads again on every execution, which
-/// cost several times running them: `GET /api/v1/clusters` took ~160 µs to plan and ~35 µs to
-/// run, and the requests per second of both measured reads roughly doubled without it
-/// (BENCHMARKS.md, "Scale"). Our statements are written for generic plans: no filter that only
-/// a known parameter value makes selective.
-pub fn plan_once(options: PgConnectOptions) -> PgConnectOptions {
-    options.options([("plan_cache_mode", "force_generic_plan")])
+    )?)
 }
 
 /// One Lambda instance serves one request at a time: a pool of 1-2 connections is enough,
