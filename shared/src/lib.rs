@@ -33,6 +33,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: sqlx::PgPool,
+    /// The same database through connections that plan each statement once (`db::plan_once`):
+    /// only for statements whose plan does not depend on their parameters.
+    pub reads: sqlx::PgPool,
     pub config: Arc<config::Config>,
     pub queue: Option<queue::Queue>,
     /// The notifier's queue (webhook deliveries); `None`: the notifier's sweep only.
@@ -46,6 +49,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: sqlx::PgPool, config: config::Config, queue: Option<queue::Queue>) -> Self {
         AppState {
+            reads: db.clone(),
             db,
             config: Arc::new(config),
             queue,
@@ -59,20 +63,21 @@ impl AppState {
     /// `QUEUE_URL` is set.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = config::Config::from_env()?;
-        let (db, db_iam) = db::pool(&config).await?;
+        let pools = db::pools(&config).await?;
         let queue = config.queue_url.clone().map(queue::Queue::from_env);
         let webhook_queue = config.webhook_queue_url.clone().map(queue::Queue::from_env);
         Ok(AppState {
-            db_iam,
+            reads: pools.reads,
+            db_iam: pools.iam,
             webhook_queue,
-            ..AppState::new(db, config, queue)
+            ..AppState::new(pools.db, config, queue)
         })
     }
 
     /// Runs before each invocation: renews database credentials when they are due.
     pub async fn prepare_invocation(&self) -> anyhow::Result<()> {
         match &self.db_iam {
-            Some(iam) => iam.refresh_if_due(&self.db).await,
+            Some(iam) => iam.refresh_if_due(&self.db, &self.reads).await,
             None => Ok(()),
         }
     }

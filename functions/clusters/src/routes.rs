@@ -138,7 +138,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let scope = readable(&state.db, &caller, query.organization_id).await?;
-    let clusters = view::list_visible(&state.db, scope, query.name.as_deref()).await?;
+    let clusters = view::list_visible(&state.reads, scope, query.name.as_deref()).await?;
     Ok(json(StatusCode::OK, &clusters))
 }
 
@@ -149,7 +149,7 @@ async fn visible_cluster(
     id: Uuid,
     action: Action,
 ) -> Result<Cluster, ApiError> {
-    let (cluster, membership) = view::find_for(&state.db, id, caller.user_id())
+    let (cluster, membership) = view::find_for(&state.reads, id, caller.user_id())
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
     decide(

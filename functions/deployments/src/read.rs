@@ -119,7 +119,7 @@ pub async fn visible(
     id: Uuid,
     action: Action,
 ) -> Result<Deployment, ApiError> {
-    let (deployment, membership) = view::find_for(&state.db, id, caller.user_id())
+    let (deployment, membership) = view::find_for(&state.reads, id, caller.user_id())
         .await?
         .ok_or_else(|| ApiError::not_found("deployment"))?;
     decide(

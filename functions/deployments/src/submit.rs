@@ -391,7 +391,7 @@ pub async fn submit(
         };
     }
 
-    let deployment = view::find(&state.db, id)
+    let deployment = view::find(&state.reads, id)
         .await?
         .ok_or_else(|| ApiError::not_found("deployment"))?;
     let trigger = ScheduleRequest {
