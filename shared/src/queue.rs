@@ -81,6 +81,15 @@ impl Queue {
         &self.url
     }
 
+    /// This organization's nudges (see [`nudge`]).
+    fn org_nudges(&self, org: Uuid) -> Arc<OrgNudges> {
+        let mut nudges = self.nudges.lock().unwrap_or_else(|e| e.into_inner());
+        if nudges.len() > FORGET_ABOVE {
+            nudges.retain(|_, o| Arc::strong_count(o) > 1);
+        }
+        nudges.entry(org).or_default().clone()
+    }
+
     /// Sends up to ten requests in one call (SQS's batch limit); returns the ones SQS did not
     /// take. An error means none was taken.
     pub async fn send_batch<T: Serialize + Clone>(&self, requests: &[T]) -> anyhow::Result<Vec<T>> {
@@ -171,16 +180,6 @@ pub async fn nudge(queue: Option<&Queue>, request: ScheduleRequest) {
     if let Err(err) = send_bounded(queue, &request, 0).await {
         tracing::warn!(error = %err, organization_id = %request.organization_id,
             trigger = %request.trigger, "could not enqueue a scheduling request; the sweep will pick it up");
-    }
-}
-
-impl Queue {
-    fn org_nudges(&self, org: Uuid) -> Arc<OrgNudges> {
-        let mut nudges = self.nudges.lock().unwrap_or_else(|e| e.into_inner());
-        if nudges.len() > FORGET_ABOVE {
-            nudges.retain(|_, o| Arc::strong_count(o) > 1);
-        }
-        nudges.entry(org).or_default().clone()
     }
 }
 

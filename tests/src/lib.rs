@@ -63,6 +63,38 @@ pub async fn fresh_queue() -> Queue {
     Queue::new(client, url)
 }
 
+/// Every message waiting on `queue`, received but not deleted (as Lambda's SQS poller hands a
+/// batch over), with the time SQS took each. Waits up to `first_wait_seconds` for the first.
+pub async fn waiting_messages(
+    queue: &Queue,
+    first_wait_seconds: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let client = queue.client().await;
+    let mut messages = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(queue.url())
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            // Long enough for the first message to arrive, short once the queue is empty.
+            .wait_time_seconds(if messages.is_empty() {
+                first_wait_seconds
+            } else {
+                1
+            })
+            .send()
+            .await
+            .expect("LocalStack receives");
+        let batch = received.messages.unwrap_or_default();
+        if batch.is_empty() {
+            return messages;
+        }
+        messages.extend(batch);
+    }
+}
+
 /// One JSON request to `base`: the status and the body (null when it is not JSON).
 pub async fn call(
     client: &Client,

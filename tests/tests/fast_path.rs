@@ -157,31 +157,17 @@ async fn webhooks_are_delivered_through_the_notifiers_queue(db: PgPool) {
     assert_ne!(ids[0], ids[1], "each event has its own webhook-id");
 }
 
-/// The messages on `queue` (up to 100), each with when SQS took it, in milliseconds.
+/// When SQS took each message waiting on `queue`, in milliseconds.
 async fn messages_sent(queue: &shared::queue::Queue) -> Vec<u64> {
     use aws_sdk_sqs::types::MessageSystemAttributeName;
-    let client = queue.client().await;
-    let mut sent = Vec::new();
-    for _ in 0..10 {
-        let got = client
-            .receive_message()
-            .queue_url(queue.url())
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .wait_time_seconds(if sent.is_empty() { 1 } else { 0 })
-            .send()
-            .await
-            .unwrap();
-        let batch = got.messages();
-        if batch.is_empty() {
-            break;
-        }
-        for m in batch {
+    e2e_tests::waiting_messages(queue, 1)
+        .await
+        .iter()
+        .map(|m| {
             let at = &m.attributes().unwrap()[&MessageSystemAttributeName::SentTimestamp];
-            sent.push(at.parse().unwrap());
-        }
-    }
-    sent
+            at.parse().unwrap()
+        })
+        .collect()
 }
 
 fn now_millis() -> u64 {

@@ -287,30 +287,17 @@ async fn every_function_runs_under_the_lambda_runtime_api(db: PgPool) {
 /// Every message waiting on `queue`, received (not deleted) as Lambda's SQS poller does, as the
 /// SQS event it would deliver.
 async fn received_batch(queue: &shared::queue::Queue) -> Value {
-    let client = queue.client().await;
-    let mut records = Vec::new();
-    loop {
-        let received = client
-            .receive_message()
-            .queue_url(queue.url())
-            .max_number_of_messages(10)
-            // Long enough for the first message to arrive, short once the queue is empty.
-            .wait_time_seconds(if records.is_empty() { 5 } else { 1 })
-            .send()
-            .await
-            .expect("LocalStack receives");
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            records.push(json!({
+    let records: Vec<Value> = e2e_tests::waiting_messages(queue, 5)
+        .await
+        .into_iter()
+        .map(|m| {
+            json!({
                 "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
                 "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:deployments",
                 "awsRegion": "us-east-1"
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     json!({ "Records": records })
 }

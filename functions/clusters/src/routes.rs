@@ -116,7 +116,7 @@ pub async fn create(
     let detail = serde_json::json!({"capacity": ResourcesDto::from(capacity)});
     audit::record(&mut tx, org, &caller, "cluster.created", target, detail).await?;
     tx.commit().await?;
-    let cluster = view::find(&state.db, id)
+    let cluster = view::find(&state.reads, id)
         .await?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
     let location = format!("/api/v1/clusters/{id}");

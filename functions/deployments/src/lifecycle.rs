@@ -220,7 +220,7 @@ async fn respond_and_nudge(
     id: Uuid,
     trigger: &str,
 ) -> Result<Response, ApiError> {
-    let deployment = view::find(&state.db, id)
+    let deployment = view::find(&state.reads, id)
         .await?
         .ok_or_else(|| ApiError::not_found("deployment"))?;
     nudge(

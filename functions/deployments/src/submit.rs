@@ -13,7 +13,7 @@ use shared::error::violated_constraint;
 use shared::http::extract::Json;
 use shared::http::{header_str, json, with_header, Response};
 use shared::queue::{nudge, ScheduleRequest};
-use shared::rbac::{authorize, decide, readable, Action, Role};
+use shared::rbac::{authorize, decide, readable, role_in, Action, Role};
 use shared::resources::{Resources, ResourcesDto};
 use shared::scheduling::{self, DependencyState, Pending};
 use shared::status::DeploymentStatus;
@@ -119,25 +119,17 @@ async fn accept(
 
     let found = resolve_organization(state, caller, body).await?;
     let organization_id = found.organization_id;
-    let role = match found.membership {
-        Some(membership) => decide(
-            caller,
-            organization_id,
-            membership,
-            Action::Deploy,
-            "organization",
-        )?,
-        None => {
-            authorize(
-                &state.db,
-                caller,
-                organization_id,
-                Action::Deploy,
-                "organization",
-            )
-            .await?
-        }
+    let membership = match found.membership {
+        Some(membership) => membership,
+        None => role_in(&state.db, caller, organization_id).await?,
     };
+    let role = decide(
+        caller,
+        organization_id,
+        membership,
+        Action::Deploy,
+        "organization",
+    )?;
     if role != Role::Admin {
         let ceiling = sqlx::query_scalar!(
             "SELECT developer_max_priority FROM organizations WHERE id = $1",
@@ -452,7 +444,7 @@ async fn replay(
             "this Idempotency-Key was already used for a different request".into(),
         ));
     }
-    let existing = view::find(&state.db, row.id)
+    let existing = view::find(&state.reads, row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("deployment"))?;
     // A replay answers only someone who may still deploy there (a removed member gets 404).
