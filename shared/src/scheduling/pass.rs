@@ -58,8 +58,12 @@ pub(super) fn run(input: &Input, memoize: bool) -> Plan {
         .collect();
     let mut pass = Pass::new(input, memoize);
     // Grown by doubling, these were copied over and over (and their pages faulted in twice).
+    // Reserved, the pages never written are never faulted in.
     pass.plan.waiting.reserve(input.pending.len());
     pass.unplaced.reserve(input.pending.len());
+    pass.plan.starts.reserve(input.pending.len());
+    pass.plan.preemptions.reserve(input.running.len());
+    pass.victims.reserve(input.running.len());
     if fairness.fair_share {
         let line = queue
             .iter()
