@@ -96,7 +96,7 @@ async fn fan_out(sizes: &Sizes, suffix: &str) -> String {
     let total = sizes.organizations * sizes.pending_per_org;
     let mut single_consumer_rate = None;
     for &consumers in sizes.consumers {
-        let db = BenchDatabase::create(&format!("hypervisor_bench_fan_out{suffix}"), 4).await;
+        let db = database(&format!("hypervisor_bench_fan_out{suffix}")).await;
         seed_organizations(&db.pool, sizes).await;
         let queue = e2e_tests::fresh_queue().await;
         let state = AppState::new(
@@ -167,7 +167,6 @@ async fn fan_out(sizes: &Sizes, suffix: &str) -> String {
 /// One user; `organizations` organizations, each with its clusters (64 cores, 256 GiB, 8 GPUs)
 /// and its pending deployments (1 to 4 cores, each with its `submitted` event).
 async fn seed_organizations(pool: &PgPool, sizes: &Sizes) {
-    pool.execute(UUID_V7).await.unwrap();
     let user = seed_user(pool).await;
     sqlx::query(
         "INSERT INTO organizations (id, name, created_by)
@@ -249,8 +248,7 @@ impl HistoryRun {
 }
 
 async fn history(sizes: &Sizes, suffix: &str) -> String {
-    let db = BenchDatabase::create(&format!("hypervisor_bench_history{suffix}"), 4).await;
-    db.pool.execute(UUID_V7).await.unwrap();
+    let db = database(&format!("hypervisor_bench_history{suffix}")).await;
     let state = shared::testing::test_state(db.pool.clone());
     let user = seed_user(&db.pool).await;
     let org = Uuid::now_v7();
@@ -408,6 +406,13 @@ async fn delete_history(pool: &PgPool, org: Uuid) {
     pool.execute("VACUUM FULL ANALYZE deployment_events")
         .await
         .unwrap();
+}
+
+/// A fresh database for one measurement, with `uuid_v7()` for its rows' ids.
+async fn database(name: &str) -> BenchDatabase {
+    let db = BenchDatabase::create(name, 4).await;
+    db.pool.execute(UUID_V7).await.unwrap();
+    db
 }
 
 /// The API gives every deployment a UUIDv7 (`Uuid::now_v7`), so new ids sort after old ones
