@@ -17,6 +17,9 @@ pub(super) struct Scores {
     /// the cluster last (0 × MAX is still 0; scores are capped at MAX, so never ∞ or NaN).
     short_weight: [Vec<f64>; 3],
     scratch: Vec<f64>,
+    /// `free` and `fit_weight` again in single precision, for a first scan that reads half
+    /// the memory (see `scan_narrow`), while every free amount is exact in it.
+    narrow: Option<Narrow>,
     /// Queues are full of identical requests, so the last best-fit search for each request is
     /// kept, and the next one scores again only the clusters changed since: every change in
     /// order, and per cluster how many changes there had been after its last one.
@@ -24,8 +27,18 @@ pub(super) struct Scores {
     changed: Vec<usize>,
     last_change: Vec<usize>,
     memoize: bool,
-    /// For `least_short`: `undominated()` as of that many changes.
-    undominated: Option<(usize, Vec<usize>)>,
+    /// For `least_short`: the undominated clusters as of that many changes.
+    undominated: Option<(usize, Undominated)>,
+}
+
+/// The clusters `least_short` reads, in index order, with their free capacity and shortfall
+/// weights copied out: a contiguous, vectorizable search where it gathered from 1,000 clusters.
+#[derive(Default)]
+struct Undominated {
+    clusters: Vec<usize>,
+    free: [Vec<f64>; 3],
+    weight: [Vec<f64>; 3],
+    scores: Vec<f64>,
 }
 
 /// A best-fit search as of the first `seen` changes: the winner (None if the request fits
@@ -38,27 +51,68 @@ struct BestFit {
     seen: usize,
 }
 
+/// Single-precision mirrors of free capacity and fit weights, with their own scratch.
+struct Narrow {
+    free: [Vec<f32>; 3],
+    weight: [Vec<f32>; 3],
+    scores: Vec<f32>,
+    /// The clusters whose narrow score is close enough to the lowest two to be scored again.
+    close: Vec<usize>,
+}
+
 const UNQUALIFIED: (f64, usize) = (f64::INFINITY, usize::MAX);
+
+/// Integers up to 2^24 in magnitude are exact in single precision.
+const EXACT_IN_F32: f64 = 16_777_216.0;
+
+/// A single-precision score is within 5 units of 2^-24 of the real one, relatively, and a
+/// double one far closer (see `scan_narrow`): a margin of 2^-18 (64 units) covers both scores'
+/// errors and its own rounding.
+const NARROW_MARGIN: f32 = 1.0 + 1.0 / 262_144.0;
 
 impl Scores {
     pub(super) fn new(capacity: &[Resources], free: &[Resources], memoize: bool) -> Self {
         let inverse = |none: f64| move |cap: i64| if cap > 0 { 1.0 / cap as f64 } else { none };
+        let clusters = free.len();
+        let free = per_resource(free, |amount| amount as f64);
+        let fit_weight = per_resource(capacity, inverse(0.0));
+        let narrow = free
+            .iter()
+            .flatten()
+            .all(|f| f.abs() <= EXACT_IN_F32)
+            .then(|| {
+                let narrow = |column: &Vec<f64>| column.iter().map(|&x| x as f32).collect();
+                Narrow {
+                    free: free.each_ref().map(narrow),
+                    weight: fit_weight.each_ref().map(narrow),
+                    scores: vec![0.0; clusters],
+                    close: Vec::new(),
+                }
+            });
         Scores {
-            free: per_resource(free, |amount| amount as f64),
-            fit_weight: per_resource(capacity, inverse(0.0)),
+            scratch: vec![0.0; clusters],
+            free,
+            fit_weight,
             short_weight: per_resource(capacity, inverse(f64::MAX)),
-            scratch: vec![0.0; free.len()],
+            narrow,
             best_fits: FastMap::default(),
             changed: Vec::new(),
-            last_change: vec![0; free.len()],
+            last_change: vec![0; clusters],
             memoize,
             undominated: None,
         }
     }
 
     pub(super) fn set_free(&mut self, cluster: usize, free: Resources) {
-        for (column, amount) in self.free.iter_mut().zip(amounts(free)) {
-            column[cluster] = amount as f64;
+        for (r, amount) in amounts(free).into_iter().enumerate() {
+            let amount = amount as f64;
+            self.free[r][cluster] = amount;
+            if amount.abs() > EXACT_IN_F32 {
+                self.narrow = None;
+            }
+            if let Some(narrow) = &mut self.narrow {
+                narrow.free[r][cluster] = amount as f32;
+            }
         }
         self.changed.push(cluster);
         self.last_change[cluster] = self.changed.len();
@@ -133,8 +187,12 @@ impl Scores {
     /// Scores every cluster: the winner, and the runner-up as the floor under the rest.
     fn scan(&mut self, need: Resources) -> BestFit {
         let need = amounts(need).map(|amount| amount as f64);
-        let [first, second] =
-            scan_lowest_two(&self.free, &self.fit_weight, need, &mut self.scratch);
+        let [first, second] = match &mut self.narrow {
+            Some(narrow) if need.iter().all(|n| n.abs() <= EXACT_IN_F32) => {
+                scan_narrow(narrow, &self.free, &self.fit_weight, need)
+            }
+            _ => scan_lowest_two(&self.free, &self.fit_weight, need, &mut self.scratch),
+        };
         BestFit {
             winner: qualified(first),
             floor: second,
@@ -156,44 +214,187 @@ impl Scores {
         if self.undominated.as_ref().is_none_or(|(at, _)| *at != seen) {
             self.undominated = Some((seen, self.undominated()));
         }
+        let (_, kept) = self.undominated.as_mut()?;
         let need = amounts(need).map(|amount| amount as f64);
-        let mut best = UNQUALIFIED;
-        for &c in self.undominated.iter().flat_map(|(_, kept)| kept) {
-            let score = short_score(
-                self.free.each_ref().map(|column| column[c]),
-                need,
-                self.short_weight.each_ref().map(|column| column[c]),
-            );
-            if score < best.0 {
-                best = (score, c);
-            }
-        }
-        qualified(best).map(|(_, cluster)| cluster)
+        let (score, k) = scan_least_short(&kept.free, &kept.weight, need, &mut kept.scores)?;
+        qualified((score, kept.clusters[k])).map(|(_, cluster)| cluster)
     }
 
     /// The clusters that no lower one has at least as much free of everything as, at no more
     /// weight: only they can be missing the least of some request. A dominated cluster's score
     /// is never lower, float rounding being monotone, and on a tie the lower one wins anyway.
     /// Once clusters fill up, few are left, so each reason's search reads a few dozen clusters.
-    fn undominated(&self) -> Vec<usize> {
+    fn undominated(&self) -> Undominated {
         let at = |c: usize| {
             (
                 self.free.each_ref().map(|column| column[c]),
                 self.short_weight.each_ref().map(|column| column[c]),
             )
         };
-        let mut kept: Vec<usize> = Vec::new();
+        let mut kept = Undominated::default();
         for c in 0..self.scratch.len() {
             let (free, weight) = at(c);
-            let dominated = kept.iter().any(|&d| {
-                let (more, lighter) = at(d);
-                (0..3).all(|r| more[r] >= free[r] && lighter[r] <= weight[r])
+            let dominated = (0..kept.clusters.len()).any(|k| {
+                (0..3).all(|r| kept.free[r][k] >= free[r] && kept.weight[r][k] <= weight[r])
             });
             if !dominated {
-                kept.push(c);
+                kept.clusters.push(c);
+                for r in 0..3 {
+                    kept.free[r].push(free[r]);
+                    kept.weight[r].push(weight[r]);
+                }
             }
         }
+        kept.scores = vec![0.0; kept.clusters.len()];
         kept
+    }
+}
+
+/// The lowest `short_score` and its position (the first on ties); None for no clusters. Run
+/// for every distinct request that cannot start, so compiled for AVX2 where the CPU has it,
+/// like `scan_lowest_two`.
+fn scan_least_short(
+    free: &[Vec<f64>; 3],
+    weight: &[Vec<f64>; 3],
+    need: [f64; 3],
+    scores: &mut [f64],
+) -> Option<(f64, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { scan_least_short_avx2(free, weight, need, scores) };
+    }
+    scan_least_short_portable(free, weight, need, scores)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scan_least_short_avx2(
+    free: &[Vec<f64>; 3],
+    weight: &[Vec<f64>; 3],
+    need: [f64; 3],
+    scores: &mut [f64],
+) -> Option<(f64, usize)> {
+    scan_least_short_portable(free, weight, need, scores)
+}
+
+#[inline(always)]
+fn scan_least_short_portable(
+    free: &[Vec<f64>; 3],
+    weight: &[Vec<f64>; 3],
+    need: [f64; 3],
+    scores: &mut [f64],
+) -> Option<(f64, usize)> {
+    let n = scores.len();
+    let [cpu, ram, gpu] = free.each_ref().map(|column| &column[..n]);
+    let [w_cpu, w_ram, w_gpu] = weight.each_ref().map(|column| &column[..n]);
+    for (k, score) in scores.iter_mut().enumerate() {
+        *score = short_score(
+            [cpu[k], ram[k], gpu[k]],
+            need,
+            [w_cpu[k], w_ram[k], w_gpu[k]],
+        );
+    }
+    // Scores are never NaN, so the minimum is exact and its first position is the answer.
+    let lowest = scores.iter().fold(f64::INFINITY, |low, &s| low.min(s));
+    let k = scores.iter().position(|&s| s == lowest)?;
+    Some((lowest, k))
+}
+
+/// The lowest two (score, index) exactly as `scan_lowest_two` finds them, with a first scan in
+/// single precision: the clusters that can be among the two are those whose narrow score is
+/// within the error of the second lowest narrow score, and only they are scored in double.
+///
+/// Why that is exact: every free amount and `need` are integers exact in single precision, so
+/// a cluster fits in one precision exactly when it fits in the other. Where it fits, every
+/// term of its score is a product of non-negatives, so each precision's score is within a few
+/// units in the last place of the real one, relatively (the subtraction, the weight's
+/// rounding, the product and two sums: at most 5 in single, 3 in double). A cluster whose
+/// narrow score exceeds the second lowest by more than `NARROW_MARGIN` then has a double score
+/// above those of both clusters with the two lowest narrow scores, and cannot be either.
+fn scan_narrow(
+    narrow: &mut Narrow,
+    free: &[Vec<f64>; 3],
+    weight: &[Vec<f64>; 3],
+    need: [f64; 3],
+) -> [(f64, usize); 2] {
+    let [_, (second, _)] = scan_lowest_two(
+        &narrow.free,
+        &narrow.weight,
+        need.map(|n| n as f32),
+        &mut narrow.scores,
+    );
+    // Past the two lowest, ∞ (does not fit) qualifies no one; MAX is above every finite score.
+    let within = if second < f32::INFINITY {
+        second * NARROW_MARGIN
+    } else {
+        f32::MAX
+    };
+    narrow.close.clear();
+    positions_at_most(&narrow.scores, within, &mut narrow.close);
+    let mut two = [UNQUALIFIED; 2];
+    for &c in &narrow.close {
+        let exact = [0, 1, 2].map(|r| (free[r][c], weight[r][c]));
+        let score = fit_score(exact.map(|(f, _)| f), need, exact.map(|(_, w)| w));
+        consider_two(&mut two, (score, c));
+    }
+    two
+}
+
+/// Appends to `out`, in order, the positions of the scores at most `within`.
+fn positions_at_most(scores: &[f32], within: f32, out: &mut Vec<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { positions_at_most_avx2(scores, within, out) };
+    }
+    positions_at_most_portable(scores, within, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn positions_at_most_avx2(scores: &[f32], within: f32, out: &mut Vec<usize>) {
+    positions_at_most_portable(scores, within, out)
+}
+
+#[inline(always)]
+fn positions_at_most_portable(scores: &[f32], within: f32, out: &mut Vec<usize>) {
+    // Hardly any block holds one: a branch-free test (it vectorizes) skips the rest.
+    let blocks = scores.chunks_exact(16);
+    let rest = blocks.remainder();
+    for (start, block) in (0..).step_by(16).zip(blocks) {
+        if block
+            .iter()
+            .fold(false, |any, &score| any | (score <= within))
+        {
+            out.extend(
+                (start..)
+                    .zip(block)
+                    .filter(|(_, &s)| s <= within)
+                    .map(|(c, _)| c),
+            );
+        }
+    }
+    let start = scores.len() - rest.len();
+    out.extend(
+        (start..)
+            .zip(rest)
+            .filter(|(_, &s)| s <= within)
+            .map(|(c, _)| c),
+    );
+}
+
+/// Keeps in `two` the lowest two (score, index) offered, earlier first on ties: callers offer
+/// clusters in index order. An unqualified (∞) score never enters.
+#[inline(always)]
+fn consider_two<T: Copy + PartialOrd>(two: &mut [(T, usize); 2], candidate: (T, usize)) {
+    let [first, second] = two;
+    if candidate.0 < second.0 {
+        if candidate.0 < first.0 {
+            (*first, *second) = (candidate, *first);
+        } else {
+            *second = candidate;
+        }
     }
 }
 
@@ -201,12 +402,12 @@ impl Scores {
 /// loop of a pass with many different requests: where the CPU has AVX2 it runs compiled for it,
 /// four clusters at a time instead of two. The arithmetic is the same IEEE operations in the
 /// same order either way (Rust never fuses a multiply and an add), so the scores are too.
-fn scan_lowest_two(
-    free: &[Vec<f64>; 3],
-    weight: &[Vec<f64>; 3],
-    need: [f64; 3],
-    scores: &mut [f64],
-) -> [(f64, usize); 2] {
+fn scan_lowest_two<T: Float>(
+    free: &[Vec<T>; 3],
+    weight: &[Vec<T>; 3],
+    need: [T; 3],
+    scores: &mut [T],
+) -> [(T, usize); 2] {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
@@ -217,22 +418,22 @@ fn scan_lowest_two(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn scan_lowest_two_avx2(
-    free: &[Vec<f64>; 3],
-    weight: &[Vec<f64>; 3],
-    need: [f64; 3],
-    scores: &mut [f64],
-) -> [(f64, usize); 2] {
+fn scan_lowest_two_avx2<T: Float>(
+    free: &[Vec<T>; 3],
+    weight: &[Vec<T>; 3],
+    need: [T; 3],
+    scores: &mut [T],
+) -> [(T, usize); 2] {
     scan_lowest_two_portable(free, weight, need, scores)
 }
 
 #[inline(always)]
-fn scan_lowest_two_portable(
-    free: &[Vec<f64>; 3],
-    weight: &[Vec<f64>; 3],
-    need: [f64; 3],
-    scores: &mut [f64],
-) -> [(f64, usize); 2] {
+fn scan_lowest_two_portable<T: Float>(
+    free: &[Vec<T>; 3],
+    weight: &[Vec<T>; 3],
+    need: [T; 3],
+    scores: &mut [T],
+) -> [(T, usize); 2] {
     let n = scores.len();
     let [cpu, ram, gpu] = free.each_ref().map(|column| &column[..n]);
     let [w_cpu, w_ram, w_gpu] = weight.each_ref().map(|column| &column[..n]);
@@ -248,16 +449,38 @@ fn scan_lowest_two_portable(
 
 /// Leftover as fractions of capacity, or ∞ where `need` does not fit.
 #[inline(always)]
-fn fit_score(free: [f64; 3], need: [f64; 3], weight: [f64; 3]) -> f64 {
+fn fit_score<T: Float>(free: [T; 3], need: [T; 3], weight: [T; 3]) -> T {
     let left = [free[0] - need[0], free[1] - need[1], free[2] - need[2]];
     // `&`, not `&&`: no branches, so the loop vectorizes.
-    let fits = (left[0] >= 0.0) & (left[1] >= 0.0) & (left[2] >= 0.0);
+    let fits = (left[0] >= T::ZERO) & (left[1] >= T::ZERO) & (left[2] >= T::ZERO);
     let leftover = left[0] * weight[0] + left[1] * weight[1] + left[2] * weight[2];
     if fits {
         leftover
     } else {
-        f64::INFINITY
+        T::INFINITY
     }
+}
+
+/// The two precisions a best-fit scan runs in.
+trait Float:
+    Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    const ZERO: Self;
+    const INFINITY: Self;
+}
+
+impl Float for f64 {
+    const ZERO: Self = 0.0;
+    const INFINITY: Self = f64::INFINITY;
+}
+
+impl Float for f32 {
+    const ZERO: Self = 0.0;
+    const INFINITY: Self = f32::INFINITY;
 }
 
 /// Shortfall as fractions of capacity. (Comparisons rather than `max` and `min`: no NaN can
@@ -291,32 +514,93 @@ fn per_resource(values: &[Resources], f: impl Fn(i64) -> f64) -> [Vec<f64>; 3] {
 
 /// The lowest and second lowest (score, index); earlier ones first on ties.
 #[inline(always)]
-fn lowest_two(scores: &[f64]) -> [(f64, usize); 2] {
-    let mut two = [UNQUALIFIED, UNQUALIFIED];
-    let consider = |[first, second]: &mut [(f64, usize); 2], start: usize, block: &[f64]| {
-        for (i, &score) in (start..).zip(block) {
-            if score < second.0 {
-                if score < first.0 {
-                    (*first, *second) = ((score, i), *first);
-                } else {
-                    *second = (score, i);
-                }
-            }
-        }
-    };
+fn lowest_two<T: Float>(scores: &[T]) -> [(T, usize); 2] {
+    let mut two = [(T::INFINITY, usize::MAX); 2];
     // Past the first few blocks, hardly any score beats the second lowest: a branch-free test
     // (it vectorizes) skips the whole block.
     let blocks = scores.chunks_exact(8);
     let rest = blocks.remainder();
-    for (b, block) in blocks.enumerate() {
+    for (start, block) in (0..).step_by(8).zip(blocks) {
         let threshold = two[1].0;
         if block
             .iter()
             .fold(false, |any, &score| any | (score < threshold))
         {
-            consider(&mut two, 8 * b, block);
+            for (i, &score) in (start..).zip(block) {
+                consider_two(&mut two, (score, i));
+            }
         }
     }
-    consider(&mut two, scores.len() - rest.len(), rest);
+    for (i, &score) in (scores.len() - rest.len()..).zip(rest) {
+        consider_two(&mut two, (score, i));
+    }
     two
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Amounts exact in single precision (to 2^24 in magnitude) that tie often, reach its
+    /// limit, or are anything, negative (an over-committed cluster) included.
+    fn amount() -> impl Strategy<Value = i64> + Clone {
+        prop_oneof![
+            -4..=16i64,
+            (1i64 << 24) - 4..=1 << 24,
+            prop::sample::select(vec![250i64, 500, 1_000, 4_096, 65_536, 1 << 20]),
+            -(1i64 << 24)..=1 << 24,
+        ]
+    }
+
+    fn resources(amount: impl Strategy<Value = i64> + Clone) -> impl Strategy<Value = Resources> {
+        (amount.clone(), amount.clone(), amount).prop_map(|(c, r, g)| Resources::new(c, r, g))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        /// The single-precision first scan changes no answer: the same two (score, index),
+        /// bit for bit, as scoring every cluster in double precision.
+        #[test]
+        fn the_narrow_scan_finds_what_the_double_scan_does(
+            clusters in prop_oneof![
+                prop::collection::vec(
+                    (resources(prop_oneof![amount(), 0..=1i64 << 40]), resources(amount())),
+                    1..40,
+                ),
+                // Scores a few units in the last place of single precision apart.
+                prop::collection::vec(
+                    (
+                        resources((1i64 << 24) - 64..=(1 << 24) + 64),
+                        resources((1i64 << 24) - 64..=1 << 24),
+                    ),
+                    2..40,
+                ),
+            ],
+            need in prop_oneof![resources(amount()), resources(0..=8i64)],
+        ) {
+            let (capacity, free): (Vec<Resources>, Vec<Resources>) = clusters.into_iter().unzip();
+            let mut scores = Scores::new(&capacity, &free, false);
+            let need = amounts(need).map(|amount| amount as f64);
+            let wide = scan_lowest_two(&scores.free, &scores.fit_weight, need, &mut scores.scratch);
+            let narrow = scores.narrow.as_mut().expect("every amount is exact in single precision");
+            let found = scan_narrow(narrow, &scores.free, &scores.fit_weight, need);
+            let bits = |two: [(f64, usize); 2]| two.map(|(s, c)| (s.to_bits(), c));
+            prop_assert_eq!(bits(found), bits(wide));
+        }
+
+        /// Past 2^24 the narrow mirror is dropped, and every later scan is in double precision.
+        #[test]
+        fn an_amount_past_single_precision_drops_the_narrow_scan(
+            free in prop::collection::vec(resources(amount()), 1..8),
+            at in any::<prop::sample::Index>(),
+            large in (1i64 << 24) + 1..=1 << 40,
+        ) {
+            let mut scores = Scores::new(&free, &free, false);
+            prop_assert!(scores.narrow.is_some());
+            scores.set_free(at.index(free.len()), Resources::new(0, large, 0));
+            prop_assert!(scores.narrow.is_none());
+        }
+    }
 }
