@@ -1,7 +1,7 @@
 //! Fit: where a request fits in free capacity, best fit first, and, for one that fits nowhere,
 //! the cluster missing the least of it.
 
-use super::FastMap;
+use super::recent::Recent;
 use crate::resources::Resources;
 
 /// Scores every cluster for an auto placement and picks the lowest; tie → lower id. A score is
@@ -23,7 +23,7 @@ pub(super) struct Scores {
     /// Queues are full of identical requests, so the last best-fit search for each request is
     /// kept, and the next one scores again only the clusters changed since: every change in
     /// order, and per cluster how many changes there had been after its last one.
-    best_fits: FastMap<Resources, BestFit>,
+    best_fits: Recent<Resources, BestFit>,
     changed: Vec<usize>,
     last_change: Vec<usize>,
     memoize: bool,
@@ -95,7 +95,7 @@ impl Scores {
             fit_weight,
             short_weight: per_resource(capacity, inverse(f64::MAX)),
             narrow,
-            best_fits: FastMap::default(),
+            best_fits: Recent::new(),
             changed: Vec::new(),
             last_change: vec![0; clusters],
             memoize,

@@ -6,7 +6,7 @@
 //!
 //! The code follows the concerns of the algorithm, as kube-scheduler divides them: `queue`
 //! (queue order and dependency gating), `fair_share` (the order among equal priorities when
-//! fair share is on), `fit` (best-fit scoring), `preemption` (victim choice,
+//! fair share is on), `fit` (best-fit scoring), `recent` (a fixed-size cache per request shape), `preemption` (victim choice,
 //! and on which cluster), `reasons` (why a deployment keeps waiting, and what it is short of),
 //! and `pass` (the state of one pass and the loop that drives it). Here: the input, the plan
 //! and the entry points.
@@ -21,6 +21,7 @@ mod proptests;
 mod proptests_victims;
 mod queue;
 mod reasons;
+mod recent;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -5,7 +5,8 @@ use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use super::pass::{Candidate, Pass, Target};
-use super::{FastMap, Plan};
+use super::recent::Recent;
+use super::Plan;
 use crate::resources::{Resources, ResourcesDto};
 
 /// Why a deployment is still pending, as stored on it and shown by the API.
@@ -72,8 +73,7 @@ impl Pass<'_> {
         // Per request shape, for auto placements: the cluster missing the least of it, whether
         // it is larger than every cluster, and the first of them not preempted, whose reason the
         // others (most of the queue) repeat.
-        let mut by_request: FastMap<Resources, (Option<usize>, bool, Option<usize>)> =
-            FastMap::default();
+        let mut by_request: Recent<Resources, (Option<usize>, bool, Option<usize>)> = Recent::new();
         // Most messages name a cluster: each id is written out once, not once per message.
         let cluster_names: Vec<String> = if self.unplaced.is_empty() {
             Vec::new()
@@ -86,7 +86,7 @@ impl Pass<'_> {
                 Target::Cluster(cluster) => (Some(cluster), false),
                 Target::Anywhere => {
                     let (cluster, too_large, same_reason) =
-                        by_request.entry(candidate.resources).or_insert_with(|| {
+                        by_request.get_or_insert_with(candidate.resources, || {
                             let need = candidate.resources;
                             let fits_one = self.capacity.iter().any(|c| need.fits_in(c));
                             let too_large = !self.capacity.is_empty() && !fits_one;
