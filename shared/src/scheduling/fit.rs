@@ -318,20 +318,14 @@ fn scan_narrow(
     weight: &[Vec<f64>; 3],
     need: [f64; 3],
 ) -> [(f64, usize); 2] {
-    let [_, (second, _)] = scan_lowest_two(
+    narrow.close.clear();
+    scan_close(
         &narrow.free,
         &narrow.weight,
         need.map(|n| n as f32),
         &mut narrow.scores,
+        &mut narrow.close,
     );
-    // Past the two lowest, ∞ (does not fit) qualifies no one; MAX is above every finite score.
-    let within = if second < f32::INFINITY {
-        second * NARROW_MARGIN
-    } else {
-        f32::MAX
-    };
-    narrow.close.clear();
-    positions_at_most(&narrow.scores, within, &mut narrow.close);
     let mut two = [UNQUALIFIED; 2];
     for &c in &narrow.close {
         let exact = [0, 1, 2].map(|r| (free[r][c], weight[r][c]));
@@ -341,47 +335,76 @@ fn scan_narrow(
     two
 }
 
-/// Appends to `out`, in order, the positions of the scores at most `within`.
-fn positions_at_most(scores: &[f32], within: f32, out: &mut Vec<usize>) {
+/// Every cluster's narrow `fit_score` into `scores`, and into `close`, in order, every cluster
+/// whose score is within `NARROW_MARGIN` of the second lowest. Where the CPU has AVX2 it runs
+/// compiled for it, eight clusters at a time.
+fn scan_close(
+    free: &[Vec<f32>; 3],
+    weight: &[Vec<f32>; 3],
+    need: [f32; 3],
+    scores: &mut [f32],
+    close: &mut Vec<usize>,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { positions_at_most_avx2(scores, within, out) };
+        return unsafe { scan_close_avx2(free, weight, need, scores, close) };
     }
-    positions_at_most_portable(scores, within, out)
+    score_all(free, weight, need, scores);
+    close_to_lowest_two(scores, close);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn positions_at_most_avx2(scores: &[f32], within: f32, out: &mut Vec<usize>) {
-    positions_at_most_portable(scores, within, out)
+fn scan_close_avx2(
+    free: &[Vec<f32>; 3],
+    weight: &[Vec<f32>; 3],
+    need: [f32; 3],
+    scores: &mut [f32],
+    close: &mut Vec<usize>,
+) {
+    score_all(free, weight, need, scores);
+    close_to_lowest_two(scores, close);
 }
 
+/// One pass over `scores` for `scan_close`: the second lowest only falls as it goes, so a
+/// score within the margin of the final one was within the margin of the second lowest so far
+/// when it was read, and was kept; what was kept and is not within the final margin goes at
+/// the end.
 #[inline(always)]
-fn positions_at_most_portable(scores: &[f32], within: f32, out: &mut Vec<usize>) {
-    // Hardly any block holds one: a branch-free test (it vectorizes) skips the rest.
-    let blocks = scores.chunks_exact(16);
+fn close_to_lowest_two(scores: &[f32], close: &mut Vec<usize>) {
+    let mut two = [(f32::INFINITY, usize::MAX); 2];
+    // Past the two lowest, ∞ (does not fit) qualifies no one; MAX is above every finite score.
+    let within = |two: &[(f32, usize); 2]| {
+        if two[1].0 < f32::INFINITY {
+            two[1].0 * NARROW_MARGIN
+        } else {
+            f32::MAX
+        }
+    };
+    let mut threshold = f32::MAX;
+    let blocks = scores.chunks_exact(8);
     let rest = blocks.remainder();
-    for (start, block) in (0..).step_by(16).zip(blocks) {
-        if block
-            .iter()
-            .fold(false, |any, &score| any | (score <= within))
-        {
-            out.extend(
-                (start..)
-                    .zip(block)
-                    .filter(|(_, &s)| s <= within)
-                    .map(|(c, _)| c),
-            );
+    let mut offer = |two: &mut [(f32, usize); 2], threshold: &mut f32, c: usize, score: f32| {
+        consider_two(two, (score, c));
+        *threshold = within(two);
+        if score <= *threshold {
+            close.push(c);
+        }
+    };
+    for (start, block) in (0..).step_by(8).zip(blocks) {
+        // Past the first few blocks, hardly any score is close: a branch-free test (it
+        // vectorizes) skips the whole block.
+        if block.iter().fold(false, |any, &s| any | (s <= threshold)) {
+            for (c, &score) in (start..).zip(block) {
+                offer(&mut two, &mut threshold, c, score);
+            }
         }
     }
-    let start = scores.len() - rest.len();
-    out.extend(
-        (start..)
-            .zip(rest)
-            .filter(|(_, &s)| s <= within)
-            .map(|(c, _)| c),
-    );
+    for (c, &score) in (scores.len() - rest.len()..).zip(rest) {
+        offer(&mut two, &mut threshold, c, score);
+    }
+    close.retain(|&c| scores[c] <= threshold);
 }
 
 /// Keeps in `two` the lowest two (score, index) offered, earlier first on ties: callers offer
@@ -434,6 +457,13 @@ fn scan_lowest_two_portable<T: Float>(
     need: [T; 3],
     scores: &mut [T],
 ) -> [(T, usize); 2] {
+    score_all(free, weight, need, scores);
+    lowest_two(scores)
+}
+
+/// Every cluster's `fit_score` into `scores`.
+#[inline(always)]
+fn score_all<T: Float>(free: &[Vec<T>; 3], weight: &[Vec<T>; 3], need: [T; 3], scores: &mut [T]) {
     let n = scores.len();
     let [cpu, ram, gpu] = free.each_ref().map(|column| &column[..n]);
     let [w_cpu, w_ram, w_gpu] = weight.each_ref().map(|column| &column[..n]);
@@ -444,7 +474,6 @@ fn scan_lowest_two_portable<T: Float>(
             [w_cpu[c], w_ram[c], w_gpu[c]],
         );
     }
-    lowest_two(scores)
 }
 
 /// Leftover as fractions of capacity, or ∞ where `need` does not fit.
