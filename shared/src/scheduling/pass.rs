@@ -330,18 +330,16 @@ impl<'a> Pass<'a> {
         let sums_shrink = preemptible
             .iter()
             .all(|p| Resources::ZERO.fits_in(&p.running.resources));
+        let priority_of = |i: usize| preemptible[i].running.priority;
+        let by_priority = highest_first(preemptible.iter().map(|p| p.running.priority));
         let tiers = if sums_shrink {
-            Tiers::new(&preemptible_on)
+            let mut priorities: Vec<i32> =
+                by_priority.iter().rev().map(|&i| priority_of(i)).collect();
+            priorities.dedup();
+            Tiers::new(&preemptible_on, priorities)
         } else {
             None
         };
-        let mut by_priority: Vec<(Reverse<i32>, usize)> = preemptible
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (Reverse(p.running.priority), i))
-            .collect();
-        by_priority.sort_unstable();
-        let by_priority = by_priority.into_iter().map(|(_, i)| i).collect();
 
         Pass {
             scores: Scores::new(&capacity, &free, memoize),
@@ -586,4 +584,41 @@ impl<'a> Pass<'a> {
             preempted,
         });
     }
+}
+
+/// Indices of `priorities` by priority, highest first, then by index. Running work has a few
+/// distinct priorities (the API allows 1 to 100), so this counts them rather than sorting
+/// tens of thousands of pairs.
+pub(super) fn highest_first(priorities: impl ExactSizeIterator<Item = i32> + Clone) -> Vec<usize> {
+    let n = priorities.len();
+    let (low, high) = priorities
+        .clone()
+        .fold((i32::MAX, i32::MIN), |(low, high), p| {
+            (low.min(p), high.max(p))
+        });
+    let span = i64::from(high) - i64::from(low) + 1;
+    if n == 0 || span > 4 * n as i64 + 1024 {
+        let mut keyed: Vec<(Reverse<i32>, usize)> = priorities
+            .enumerate()
+            .map(|(i, p)| (Reverse(p), i))
+            .collect();
+        keyed.sort_unstable();
+        return keyed.into_iter().map(|(_, i)| i).collect();
+    }
+    // Bucket 0 is the highest priority; each bucket's start, then its indices in order.
+    let bucket = |p: i32| (i64::from(high) - i64::from(p)) as usize;
+    let mut start = vec![0; span as usize + 1];
+    for p in priorities.clone() {
+        start[bucket(p) + 1] += 1;
+    }
+    for b in 1..start.len() {
+        start[b] += start[b - 1];
+    }
+    let mut order = vec![0; n];
+    for (i, p) in priorities.enumerate() {
+        let at = &mut start[bucket(p)];
+        order[*at] = i;
+        *at += 1;
+    }
+    order
 }

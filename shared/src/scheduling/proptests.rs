@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use proptest::prelude::*;
 
 use super::fit::amounts;
-use super::pass::{Candidate, Pass};
+use super::pass::{highest_first, Candidate, Pass};
 use super::queue::queue_key;
 use super::tests::{ago, cluster, id, t0};
 use super::*;
@@ -554,6 +554,20 @@ proptest! {
         }
     }
 
+
+    /// Counted (a narrow span of priorities) or sorted (a wide one), the order is the same.
+    #[test]
+    fn highest_first_orders_by_priority_then_index(
+        priorities in prop_oneof![
+            prop::collection::vec(-3..=3i32, 0..200),
+            prop::collection::vec(any::<i32>(), 0..50),
+            prop::collection::vec(prop_oneof![Just(i32::MIN), Just(i32::MAX), 0..=2i32], 0..50),
+        ]
+    ) {
+        let mut expected: Vec<usize> = (0..priorities.len()).collect();
+        expected.sort_by_key(|&i| (Reverse(priorities[i]), i));
+        prop_assert_eq!(highest_first(priorities.iter().copied()), expected);
+    }
 
     #[test]
     fn memo_changes_no_decision(input in scenario()) {

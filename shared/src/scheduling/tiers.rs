@@ -22,16 +22,9 @@ pub(super) struct Tiers {
 }
 
 impl Tiers {
-    /// From each cluster's preemptible deployments, in keep order (priority descending). None
-    /// when the table would be too large.
-    pub(super) fn new(preemptible_on: &[Vec<Slot>]) -> Option<Self> {
-        let mut priorities: Vec<i32> = preemptible_on
-            .iter()
-            .flatten()
-            .map(|slot| slot.priority)
-            .collect();
-        priorities.sort_unstable();
-        priorities.dedup();
+    /// From each cluster's preemptible deployments, in keep order (priority descending), and
+    /// their distinct priorities, ascending. None when the table would be too large.
+    pub(super) fn new(preemptible_on: &[Vec<Slot>], priorities: Vec<i32>) -> Option<Self> {
         let clusters = preemptible_on.len();
         if priorities.len().saturating_mul(clusters) > MAX_ENTRIES {
             return None;
