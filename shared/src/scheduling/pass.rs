@@ -136,7 +136,8 @@ pub(super) struct Pass<'a> {
     /// important (highest priority, then oldest, then lowest id) first.
     pub(super) preemptible_on: Vec<Vec<Slot>>,
     /// The clusters with something preemptible, by the priority of the last of their
-    /// `preemptible_on`, then by index.
+    /// `preemptible_on`, then by index. Kept only without `tiers`: only the search that runs
+    /// without the table reads it.
     pub(super) by_least_important: BTreeSet<(i32, usize)>,
     /// No running deployment asks for a negative amount, so the sums in `Slot::from_here` only
     /// shrink along a list, and `highest_victim` may search them by bisection.
@@ -322,11 +323,6 @@ impl<'a> Pass<'a> {
                 slots
             })
             .collect();
-        let by_least_important = preemptible_on
-            .iter()
-            .enumerate()
-            .filter_map(|(cluster, slots)| Some((slots.last()?.priority, cluster)))
-            .collect();
         let sums_shrink = preemptible
             .iter()
             .all(|p| Resources::ZERO.fits_in(&p.running.resources));
@@ -339,6 +335,14 @@ impl<'a> Pass<'a> {
             Tiers::new(&preemptible_on, priorities)
         } else {
             None
+        };
+        let by_least_important = match tiers {
+            Some(_) => BTreeSet::new(),
+            None => preemptible_on
+                .iter()
+                .enumerate()
+                .filter_map(|(cluster, slots)| Some((slots.last()?.priority, cluster)))
+                .collect(),
         };
 
         Pass {
@@ -529,7 +533,7 @@ impl<'a> Pass<'a> {
     fn start(&mut self, candidate: Candidate, cluster: usize, victims: Vec<usize>) {
         let cluster_id = self.cluster_ids[cluster];
         let mut preempted = Vec::with_capacity(victims.len());
-        for i in victims {
+        for &i in &victims {
             let victim = &mut self.preemptible[i];
             victim.evicted = true;
             let running = victim.running;
@@ -563,13 +567,21 @@ impl<'a> Pass<'a> {
             let preemptible = &self.preemptible;
             let slots = &mut self.preemptible_on[cluster];
             let least = slots.last().map(|slot| slot.priority);
-            slots.retain(|slot| !preemptible[slot.index].evicted);
-            sum_from_here(slots);
-            if let Some(least) = least {
-                self.by_least_important.remove(&(least, cluster));
+            // Victims are few: looking each slot up among them reads no memory, where reading
+            // `evicted` reads a line per slot from all over `preemptible`.
+            if victims.len() <= 8 {
+                slots.retain(|slot| !victims.contains(&slot.index));
+            } else {
+                slots.retain(|slot| !preemptible[slot.index].evicted);
             }
-            if let Some(slot) = slots.last() {
-                self.by_least_important.insert((slot.priority, cluster));
+            sum_from_here(slots);
+            if self.tiers.is_none() {
+                if let Some(least) = least {
+                    self.by_least_important.remove(&(least, cluster));
+                }
+                if let Some(slot) = slots.last() {
+                    self.by_least_important.insert((slot.priority, cluster));
+                }
             }
         }
         if let Some(submitters) = &mut self.submitters {
