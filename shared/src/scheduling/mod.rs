@@ -124,12 +124,17 @@ impl Fairness {
         queued_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> i32 {
-        if self.aging_points_per_hour <= 0 || self.aging_max_boost <= 0 {
+        if !self.ages() {
             return priority;
         }
         let waited = now.signed_duration_since(queued_at).num_seconds().max(0);
         let boost = waited.saturating_mul(i64::from(self.aging_points_per_hour)) / 3600;
         priority.saturating_add(boost.min(i64::from(self.aging_max_boost)) as i32)
+    }
+
+    /// Whether waiting raises a deployment's place in the queue.
+    fn ages(&self) -> bool {
+        self.aging_points_per_hour > 0 && self.aging_max_boost > 0
     }
 
     /// Whether a pass must keep each submitter's running total.

@@ -332,7 +332,7 @@ impl<'a> Pass<'a> {
             let mut priorities: Vec<i32> =
                 by_priority.iter().rev().map(|&i| priority_of(i)).collect();
             priorities.dedup();
-            Tiers::new(&preemptible_on, priorities)
+            Tiers::new(&preemptible_on, priorities, !input.fairness.ages())
         } else {
             None
         };
@@ -540,7 +540,12 @@ impl<'a> Pass<'a> {
             self.free[cluster] += running.resources;
             self.reclaimable[cluster] -= running.resources;
             if let Some(tiers) = &mut self.tiers {
-                tiers.evict(cluster, running.priority, running.resources);
+                tiers.evict(
+                    cluster,
+                    running.priority,
+                    running.resources,
+                    candidate.priority,
+                );
             }
             preempted.push(running.id);
             self.plan.preemptions.push(Preemption {

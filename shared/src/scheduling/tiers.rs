@@ -19,12 +19,21 @@ pub(super) struct Tiers {
     /// most `priorities[t]` hold. A row is contiguous, so a search reads it in order.
     evictable: Vec<Resources>,
     clusters: usize,
+    /// Without aging, candidates come in order of falling priority, and a search reads only
+    /// the rows below its candidate's priority: an eviction then updates only the rows below
+    /// its preemptor's, and the rows from `stale_from` on are never read again.
+    priorities_only_fall: bool,
+    stale_from: usize,
 }
 
 impl Tiers {
     /// From each cluster's preemptible deployments, in keep order (priority descending), and
     /// their distinct priorities, ascending. None when the table would be too large.
-    pub(super) fn new(preemptible_on: &[Vec<Slot>], priorities: Vec<i32>) -> Option<Self> {
+    pub(super) fn new(
+        preemptible_on: &[Vec<Slot>],
+        priorities: Vec<i32>,
+        priorities_only_fall: bool,
+    ) -> Option<Self> {
         let clusters = preemptible_on.len();
         if priorities.len().saturating_mul(clusters) > MAX_ENTRIES {
             return None;
@@ -42,20 +51,37 @@ impl Tiers {
             }
         }
         Some(Tiers {
+            stale_from: priorities.len(),
             priorities,
             evictable,
             clusters,
+            priorities_only_fall,
         })
     }
 
-    /// A deployment of `priority` on `cluster` was evicted: it frees nothing any more.
-    pub(super) fn evict(&mut self, cluster: usize, priority: i32, resources: Resources) {
+    /// A deployment of `priority` on `cluster` was evicted (by a candidate of `preemptor`
+    /// priority): it frees nothing any more.
+    pub(super) fn evict(
+        &mut self,
+        cluster: usize,
+        priority: i32,
+        resources: Resources,
+        preemptor: i32,
+    ) {
         let Ok(first) = self.priorities.binary_search(&priority) else {
             return;
         };
-        for t in first..self.priorities.len() {
+        if self.priorities_only_fall {
+            self.stale_from = self.stale_from.min(self.below(preemptor));
+        }
+        for t in first..self.stale_from {
             self.evictable[t * self.clusters + cluster] -= resources;
         }
+    }
+
+    /// How many tiers are below `priority`.
+    fn below(&self, priority: i32) -> usize {
+        self.priorities.partition_point(|&p| p < priority)
     }
 
     /// The lowest tier below `priority` at which `need` fits on some cluster (evicting that
@@ -69,7 +95,8 @@ impl Tiers {
         clusters: &mut Vec<usize>,
     ) -> Option<i32> {
         clusters.clear();
-        let below = self.priorities.partition_point(|&p| p < priority);
+        let below = self.below(priority);
+        debug_assert!(below <= self.stale_from, "a stale row of the tiers read");
         let fits =
             |t: usize, c: usize| need.fits_in(&(free[c] + self.evictable[t * self.clusters + c]));
         // The best tier found so far (at first: everything eligible); a cluster that does not
