@@ -51,13 +51,24 @@ struct BestFit {
     seen: usize,
 }
 
-/// Single-precision mirrors of free capacity and fit weights, with their own scratch.
+/// Single-precision mirrors of free capacity and fit weights, with their own scratch, by
+/// position: the clusters with GPUs first, then those without, each in index order. Those
+/// without weigh nothing left over in GPUs and, as a rule, have none free: then a request for
+/// no GPUs is scored there on CPU and RAM alone, and a request for some fits none of them.
 struct Narrow {
+    cluster_at: Vec<usize>,
+    position_of: Vec<usize>,
+    with_gpus: usize,
+    /// How many clusters without GPUs have an amount of them free all the same (only if
+    /// something on them holds GPUs): while any do, every cluster is scored on all three.
+    gpus_free_without: usize,
     free: [Vec<f32>; 3],
     weight: [Vec<f32>; 3],
     scores: Vec<f32>,
-    /// The clusters whose narrow score is close enough to the lowest two to be scored again.
+    /// The positions whose narrow score is close enough to the lowest two to be scored again.
     close: Vec<usize>,
+    /// The same as clusters, in index order.
+    close_clusters: Vec<usize>,
 }
 
 const UNQUALIFIED: (f64, usize) = (f64::INFINITY, usize::MAX);
@@ -80,15 +91,7 @@ impl Scores {
             .iter()
             .flatten()
             .all(|f| f.abs() <= EXACT_IN_F32)
-            .then(|| {
-                let narrow = |column: &Vec<f64>| column.iter().map(|&x| x as f32).collect();
-                Narrow {
-                    free: free.each_ref().map(narrow),
-                    weight: fit_weight.each_ref().map(narrow),
-                    scores: vec![0.0; clusters],
-                    close: Vec::new(),
-                }
-            });
+            .then(|| Narrow::new(&free, &fit_weight));
         Scores {
             scratch: vec![0.0; clusters],
             free,
@@ -110,9 +113,9 @@ impl Scores {
             if amount.abs() > EXACT_IN_F32 {
                 self.narrow = None;
             }
-            if let Some(narrow) = &mut self.narrow {
-                narrow.free[r][cluster] = amount as f32;
-            }
+        }
+        if let Some(narrow) = &mut self.narrow {
+            narrow.set_free(cluster, amounts(free).map(|amount| amount as f32));
         }
         self.changed.push(cluster);
         self.last_change[cluster] = self.changed.len();
@@ -318,16 +321,28 @@ fn scan_narrow(
     weight: &[Vec<f64>; 3],
     need: [f64; 3],
 ) -> [(f64, usize); 2] {
+    let all = narrow.cluster_at.len();
+    let split = narrow.gpus_free_without == 0;
+    // Positions before `three` are scored on all three resources, then up to `scored` on CPU
+    // and RAM; past `scored`, none fits.
+    let three = if split { narrow.with_gpus } else { all };
+    let scored = if split && need[2] > 0.0 { three } else { all };
     narrow.close.clear();
     scan_close(
         &narrow.free,
         &narrow.weight,
         need.map(|n| n as f32),
-        &mut narrow.scores,
+        &mut narrow.scores[..scored],
+        three,
         &mut narrow.close,
     );
+    narrow.close_clusters.clear();
+    let cluster_at = &narrow.cluster_at;
+    let close = narrow.close.iter().map(|&position| cluster_at[position]);
+    narrow.close_clusters.extend(close);
+    narrow.close_clusters.sort_unstable();
     let mut two = [UNQUALIFIED; 2];
-    for &c in &narrow.close {
+    for &c in &narrow.close_clusters {
         let exact = [0, 1, 2].map(|r| (free[r][c], weight[r][c]));
         let score = fit_score(exact.map(|(f, _)| f), need, exact.map(|(_, w)| w));
         consider_two(&mut two, (score, c));
@@ -335,23 +350,64 @@ fn scan_narrow(
     two
 }
 
-/// Every cluster's narrow `fit_score` into `scores`, and into `close`, in order, every cluster
-/// whose score is within `NARROW_MARGIN` of the second lowest. Where the CPU has AVX2 it runs
-/// compiled for it, eight clusters at a time.
+impl Narrow {
+    fn new(free: &[Vec<f64>; 3], weight: &[Vec<f64>; 3]) -> Self {
+        let clusters = free[0].len();
+        let (mut cluster_at, without): (Vec<usize>, Vec<usize>) =
+            (0..clusters).partition(|&c| weight[2][c] != 0.0);
+        let with_gpus = cluster_at.len();
+        cluster_at.extend(without);
+        let mut position_of = vec![0; clusters];
+        for (position, &c) in cluster_at.iter().enumerate() {
+            position_of[c] = position;
+        }
+        let by_position =
+            |column: &Vec<f64>| cluster_at.iter().map(|&c| column[c] as f32).collect();
+        let free: [Vec<f32>; 3] = free.each_ref().map(by_position);
+        Narrow {
+            gpus_free_without: free[2][with_gpus..].iter().filter(|&&g| g != 0.0).count(),
+            free,
+            weight: weight.each_ref().map(by_position),
+            scores: vec![0.0; clusters],
+            close: Vec::new(),
+            close_clusters: Vec::new(),
+            cluster_at,
+            position_of,
+            with_gpus,
+        }
+    }
+
+    fn set_free(&mut self, cluster: usize, free: [f32; 3]) {
+        let position = self.position_of[cluster];
+        if position >= self.with_gpus {
+            let was = self.free[2][position] != 0.0;
+            let is = free[2] != 0.0;
+            self.gpus_free_without = self.gpus_free_without + usize::from(is) - usize::from(was);
+        }
+        for (column, amount) in self.free.iter_mut().zip(free) {
+            column[position] = amount;
+        }
+    }
+}
+
+/// Every position's narrow `fit_score` into `scores` (before `three` on all three resources,
+/// after on CPU and RAM), and into `close`, in order, every position whose score is within
+/// `NARROW_MARGIN` of the second lowest. Where the CPU has AVX2 it runs compiled for it, eight
+/// clusters at a time.
 fn scan_close(
     free: &[Vec<f32>; 3],
     weight: &[Vec<f32>; 3],
     need: [f32; 3],
     scores: &mut [f32],
+    three: usize,
     close: &mut Vec<usize>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { scan_close_avx2(free, weight, need, scores, close) };
+        return unsafe { scan_close_avx2(free, weight, need, scores, three, close) };
     }
-    score_all(free, weight, need, scores);
-    close_to_lowest_two(scores, close);
+    scan_close_portable(free, weight, need, scores, three, close)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -361,9 +417,44 @@ fn scan_close_avx2(
     weight: &[Vec<f32>; 3],
     need: [f32; 3],
     scores: &mut [f32],
+    three: usize,
     close: &mut Vec<usize>,
 ) {
-    score_all(free, weight, need, scores);
+    scan_close_portable(free, weight, need, scores, three, close)
+}
+
+#[inline(always)]
+fn scan_close_portable(
+    free: &[Vec<f32>; 3],
+    weight: &[Vec<f32>; 3],
+    need: [f32; 3],
+    scores: &mut [f32],
+    three: usize,
+    close: &mut Vec<usize>,
+) {
+    let three = three.min(scores.len());
+    let (with_gpus, without) = scores.split_at_mut(three);
+    score_all(
+        free.each_ref().map(|f| &f[..]),
+        weight.each_ref().map(|w| &w[..]),
+        need,
+        with_gpus,
+    );
+    let [cpu, ram, _] = free
+        .each_ref()
+        .map(|column| &column[three..three + without.len()]);
+    let [w_cpu, w_ram, _] = weight
+        .each_ref()
+        .map(|column| &column[three..three + without.len()]);
+    for (k, score) in without.iter_mut().enumerate() {
+        let left = [cpu[k] - need[0], ram[k] - need[1]];
+        let leftover = left[0] * w_cpu[k] + left[1] * w_ram[k];
+        *score = if (left[0] >= 0.0) & (left[1] >= 0.0) {
+            leftover
+        } else {
+            f32::INFINITY
+        };
+    }
     close_to_lowest_two(scores, close);
 }
 
@@ -375,35 +466,32 @@ fn scan_close_avx2(
 fn close_to_lowest_two(scores: &[f32], close: &mut Vec<usize>) {
     let mut two = [(f32::INFINITY, usize::MAX); 2];
     // Past the two lowest, ∞ (does not fit) qualifies no one; MAX is above every finite score.
-    let within = |two: &[(f32, usize); 2]| {
-        if two[1].0 < f32::INFINITY {
-            two[1].0 * NARROW_MARGIN
-        } else {
-            f32::MAX
+    let mut threshold = f32::MAX;
+    // A plain loop with the threshold a local: it stays in a register.
+    let mut offer = |block: &[f32], start: usize, threshold: &mut f32| {
+        for (c, &score) in (start..).zip(block) {
+            if score <= *threshold {
+                consider_two(&mut two, (score, c));
+                if two[1].0 < f32::INFINITY {
+                    *threshold = two[1].0 * NARROW_MARGIN;
+                }
+                if score <= *threshold {
+                    close.push(c);
+                }
+            }
         }
     };
-    let mut threshold = f32::MAX;
     let blocks = scores.chunks_exact(8);
     let rest = blocks.remainder();
-    let mut offer = |two: &mut [(f32, usize); 2], threshold: &mut f32, c: usize, score: f32| {
-        consider_two(two, (score, c));
-        *threshold = within(two);
-        if score <= *threshold {
-            close.push(c);
-        }
-    };
     for (start, block) in (0..).step_by(8).zip(blocks) {
         // Past the first few blocks, hardly any score is close: a branch-free test (it
         // vectorizes) skips the whole block.
-        if block.iter().fold(false, |any, &s| any | (s <= threshold)) {
-            for (c, &score) in (start..).zip(block) {
-                offer(&mut two, &mut threshold, c, score);
-            }
+        let limit = threshold;
+        if block.iter().fold(false, |any, &s| any | (s <= limit)) {
+            offer(block, start, &mut threshold);
         }
     }
-    for (c, &score) in (scores.len() - rest.len()..).zip(rest) {
-        offer(&mut two, &mut threshold, c, score);
-    }
+    offer(rest, scores.len() - rest.len(), &mut threshold);
     close.retain(|&c| scores[c] <= threshold);
 }
 
@@ -457,16 +545,21 @@ fn scan_lowest_two_portable<T: Float>(
     need: [T; 3],
     scores: &mut [T],
 ) -> [(T, usize); 2] {
-    score_all(free, weight, need, scores);
+    score_all(
+        free.each_ref().map(|f| &f[..]),
+        weight.each_ref().map(|w| &w[..]),
+        need,
+        scores,
+    );
     lowest_two(scores)
 }
 
 /// Every cluster's `fit_score` into `scores`.
 #[inline(always)]
-fn score_all<T: Float>(free: &[Vec<T>; 3], weight: &[Vec<T>; 3], need: [T; 3], scores: &mut [T]) {
+fn score_all<T: Float>(free: [&[T]; 3], weight: [&[T]; 3], need: [T; 3], scores: &mut [T]) {
     let n = scores.len();
-    let [cpu, ram, gpu] = free.each_ref().map(|column| &column[..n]);
-    let [w_cpu, w_ram, w_gpu] = weight.each_ref().map(|column| &column[..n]);
+    let [cpu, ram, gpu] = free.map(|column| &column[..n]);
+    let [w_cpu, w_ram, w_gpu] = weight.map(|column| &column[..n]);
     for (c, score) in scores.iter_mut().enumerate() {
         *score = fit_score(
             [cpu[c], ram[c], gpu[c]],
@@ -598,6 +691,17 @@ mod tests {
                     (resources(prop_oneof![amount(), 0..=1i64 << 40]), resources(amount())),
                     1..40,
                 ),
+                // Half the clusters without GPUs (none free, mostly), as real ones are.
+                prop::collection::vec(
+                    (resources(amount()), resources(amount()), any::<bool>(), 0..8u8),
+                    1..40,
+                ).prop_map(|clusters| clusters.into_iter().map(|(capacity, free, cpu_only, odd)| {
+                    if !cpu_only {
+                        return (capacity, free);
+                    }
+                    let gpus_free = if odd == 0 { free.gpu } else { 0 };
+                    (Resources { gpu: 0, ..capacity }, Resources { gpu: gpus_free, ..free })
+                }).collect()),
                 // Scores a few units in the last place of single precision apart.
                 prop::collection::vec(
                     (
@@ -607,10 +711,18 @@ mod tests {
                     2..40,
                 ),
             ],
-            need in prop_oneof![resources(amount()), resources(0..=8i64)],
+            need in prop_oneof![
+                resources(amount()),
+                resources(0..=8i64),
+                resources(amount()).prop_map(|need| Resources { gpu: 0, ..need }),
+            ],
+            changes in prop::collection::vec((any::<prop::sample::Index>(), resources(amount())), 0..6),
         ) {
             let (capacity, free): (Vec<Resources>, Vec<Resources>) = clusters.into_iter().unzip();
             let mut scores = Scores::new(&capacity, &free, false);
+            for (at, free) in changes {
+                scores.set_free(at.index(capacity.len()), free);
+            }
             let need = amounts(need).map(|amount| amount as f64);
             let wide = scan_lowest_two(&scores.free, &scores.fit_weight, need, &mut scores.scratch);
             let narrow = scores.narrow.as_mut().expect("every amount is exact in single precision");
