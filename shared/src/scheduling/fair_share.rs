@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use uuid::Uuid;
 
 use super::pass::Pass;
-use super::queue::{QueueKey, Turn};
+use super::queue::{level, QueueKey, Turn};
 use super::FastMap;
 
 /// What waits in a submitter's line: a pending deployment's turn, or a victim requeued in
@@ -31,7 +31,7 @@ pub(super) fn run(pass: &mut Pass, line: impl Iterator<Item = (QueueKey, Uuid, T
     loop {
         // The level of a key is its priority part: lower keys are higher priorities.
         let pending_level = line.peek().map(|(key, _, _)| level(key));
-        let victim_level = pass.requeued.peek().map(|Reverse((key, _))| level(key));
+        let victim_level = pass.requeued.peek().map(|(key, _)| level(&key));
         let Some(current) = pending_level.into_iter().chain(victim_level).min() else {
             break;
         };
@@ -52,7 +52,7 @@ pub(super) fn run(pass: &mut Pass, line: impl Iterator<Item = (QueueKey, Uuid, T
         }
         // A victim waited no time, so it is at its base priority: below its preemptor's level.
         // The ones requeued at this level wait in the same lines.
-        while let Some(Reverse((key, v))) = pass.requeued.peek().copied() {
+        while let Some((key, v)) = pass.requeued.peek() {
             if level(&key) != current {
                 break;
             }
@@ -98,10 +98,6 @@ pub(super) fn run(pass: &mut Pass, line: impl Iterator<Item = (QueueKey, Uuid, T
             }
         }
     }
-}
-
-fn level(key: &QueueKey) -> u128 {
-    key.0 >> 96
 }
 
 fn claim(pass: &Pass, s: usize, queue: &[(QueueKey, Entry)], version: u32) -> Claim {

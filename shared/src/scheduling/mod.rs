@@ -22,6 +22,7 @@ mod proptests_victims;
 mod queue;
 mod reasons;
 mod recent;
+mod requeued;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

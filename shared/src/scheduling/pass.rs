@@ -2,7 +2,7 @@
 //! far), and the loop that takes the queue in order and places each candidate.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::TimeDelta;
 use uuid::Uuid;
@@ -12,6 +12,7 @@ use super::fit::Scores;
 use super::preemption::{sum_from_here, Preemptible, Slot};
 use super::queue::{failed_dependencies, queue_key, QueueKey, Turn};
 use super::reasons::{quota_reason, waiting_message};
+use super::requeued::Requeued;
 use super::tiers::Tiers;
 use super::{
     Cluster, DependencyState, FastMap, Input, Pending, Plan, Preemption, Reason, ReasonCode,
@@ -80,12 +81,12 @@ pub(super) fn run(input: &Input, memoize: bool) -> Plan {
         // Requeued victims wait in their own heap; whichever comes first in queue order goes next.
         let victim_next = match (queue.peek(), pass.requeued.peek()) {
             (None, None) => break,
-            (Some((pending_key, _)), Some(Reverse((victim_key, _)))) => victim_key < *pending_key,
+            (Some((pending_key, _)), Some((victim_key, _))) => victim_key < **pending_key,
             (None, Some(_)) => true,
             (Some(_), None) => false,
         };
         if victim_next {
-            let Some(Reverse((_, victim))) = pass.requeued.pop() else {
+            let Some((_, victim)) = pass.requeued.pop() else {
                 break;
             };
             pass.schedule(pass.victims[victim]);
@@ -164,7 +165,7 @@ pub(super) struct Pass<'a> {
     /// Evicted deployments, requeued: `requeued` holds their queue keys, lowest on top, with
     /// their indices here.
     pub(super) victims: Vec<Candidate>,
-    pub(super) requeued: BinaryHeap<Reverse<(QueueKey, usize)>>,
+    pub(super) requeued: Requeued,
     /// Per submitter, only when quotas or fair share need it.
     pub(super) submitters: Option<Submitters>,
     /// Candidates that cannot start, by their index in `plan.waiting`; their reasons are
@@ -345,6 +346,8 @@ impl<'a> Pass<'a> {
                 .collect(),
         };
 
+        let requeued = Requeued::new(preemptible.iter().map(|p| p.running.priority));
+
         Pass {
             scores: Scores::new(&capacity, &free, memoize),
             protected_on: vec![0; capacity.len()],
@@ -363,7 +366,7 @@ impl<'a> Pass<'a> {
             unprotected: false,
             memoize,
             victims: Vec::new(),
-            requeued: BinaryHeap::new(),
+            requeued,
             submitters: input
                 .fairness
                 .counts_submitters()
@@ -558,7 +561,7 @@ impl<'a> Pass<'a> {
                 submitters.hold(running.submitter, running.resources, false);
             }
             let key = queue_key(running.priority, running.created_at, running.id);
-            self.requeued.push(Reverse((key, self.victims.len())));
+            self.requeued.push(key, self.victims.len());
             self.victims.push(Candidate {
                 id: running.id,
                 priority: running.priority,

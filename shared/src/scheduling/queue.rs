@@ -23,6 +23,11 @@ pub(super) fn queue_key(priority: i32, created_at: DateTime<Utc>, id: Uuid) -> Q
     ((u128::from(priority) << 96) | when, id.as_u128())
 }
 
+/// The priority part of a queue key: a lower level is a higher priority.
+pub(super) fn level(key: &QueueKey) -> u128 {
+    key.0 >> 96
+}
+
 /// What a pending deployment's turn in the queue does.
 pub(super) enum Turn {
     Fail(DependencyFailure),
