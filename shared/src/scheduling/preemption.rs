@@ -97,9 +97,7 @@ impl Pass<'_> {
             )?;
             let cluster = match tied[..] {
                 [only] => only,
-                _ => tied
-                    .into_iter()
-                    .min_by_key(|&c| (self.victim_count_and_sum(c, candidate), c))?,
+                _ => self.fewest_victims(&tied, candidate)?,
             };
             return Some((cluster, self.victims_on(cluster, candidate)?));
         }
@@ -149,6 +147,25 @@ impl Pass<'_> {
         }
         let cluster = cheapest?.cluster;
         Some((cluster, self.victims_on(cluster, candidate)?))
+    }
+
+    /// Of `tied` (in index order, all of one lowest tier), the cluster whose victims are
+    /// fewest, then of the lowest priority sum; tie → lower index. One victim is the fewest
+    /// there can be where the candidate fits nowhere free, and its priority is then the tier's,
+    /// the same on every cluster: the first cluster that needs one (or none) cannot be beaten,
+    /// and the search stops there (in a preemption-heavy queue, after half the clusters).
+    fn fewest_victims(&self, tied: &[usize], candidate: &Candidate) -> Option<usize> {
+        let mut best: Option<((usize, i64), usize)> = None;
+        for &cluster in tied {
+            let cost = self.victim_count_and_sum(cluster, candidate);
+            if best.is_none_or(|(fewest, _)| cost < fewest) {
+                best = Some((cost, cluster));
+            }
+            if cost.0 <= 1 {
+                break;
+            }
+        }
+        best.map(|(_, cluster)| cluster)
     }
 
     /// The victims on `cluster`, least important first, or None if preemption cannot make room.
