@@ -327,12 +327,16 @@ impl<'a> Pass<'a> {
         let sums_shrink = preemptible
             .iter()
             .all(|p| Resources::ZERO.fits_in(&p.running.resources));
-        let priority_of = |i: usize| preemptible[i].running.priority;
         let by_priority = highest_first(preemptible.iter().map(|p| p.running.priority));
+        // The distinct priorities of what may be preempted, ascending.
+        let mut priorities: Vec<i32> = by_priority
+            .iter()
+            .rev()
+            .map(|&i| preemptible[i].running.priority)
+            .collect();
+        priorities.dedup();
+        let requeued = Requeued::new(&priorities);
         let tiers = if sums_shrink {
-            let mut priorities: Vec<i32> =
-                by_priority.iter().rev().map(|&i| priority_of(i)).collect();
-            priorities.dedup();
             Tiers::new(&preemptible_on, priorities, !input.fairness.ages())
         } else {
             None
@@ -345,8 +349,6 @@ impl<'a> Pass<'a> {
                 .filter_map(|(cluster, slots)| Some((slots.last()?.priority, cluster)))
                 .collect(),
         };
-
-        let requeued = Requeued::new(preemptible.iter().map(|p| p.running.priority));
 
         Pass {
             scores: Scores::new(&capacity, &free, memoize),

@@ -21,13 +21,16 @@ pub(super) struct Requeued {
 const MAX_BUCKETS: usize = 1024;
 
 impl Requeued {
-    /// For victims of the given priorities (each one's, in any order, repeats allowed).
-    pub(super) fn new(priorities: impl Iterator<Item = i32>) -> Self {
+    /// For victims of the given priorities: every one a victim may have, each once, in
+    /// ascending order.
+    pub(super) fn new(priorities: &[i32]) -> Self {
+        // Higher priorities have lower levels: reversed, they ascend.
         let mut levels: Vec<u128> = priorities
-            .map(|p| level(&queue_key(p, Default::default(), Default::default())))
+            .iter()
+            .rev()
+            .map(|&p| level(&queue_key(p, Default::default(), Default::default())))
             .collect();
-        levels.sort_unstable();
-        levels.dedup();
+        debug_assert!(levels.windows(2).all(|pair| pair[0] < pair[1]));
         if levels.len() > MAX_BUCKETS {
             levels.clear();
         }
