@@ -81,6 +81,32 @@ const EXACT_IN_F32: f64 = 16_777_216.0;
 /// errors and its own rounding.
 const NARROW_MARGIN: f32 = 1.0 + 1.0 / 262_144.0;
 
+/// Defines `$name`, which runs `$portable` (an `#[inline(always)]` function of the same
+/// arguments) compiled for AVX2 where the CPU has it: the scans below are the hottest loops of
+/// a pass, and AVX2 runs twice the lanes. The arithmetic is the same IEEE operations in the
+/// same order either way (Rust never fuses a multiply and an add), so the results are too.
+macro_rules! compiled_for_avx2 {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $portable:ident;
+    ) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $portable($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { avx2($($arg),*) };
+            }
+            $portable($($arg),*)
+        }
+    };
+}
+
 impl Scores {
     pub(super) fn new(capacity: &[Resources], free: &[Resources], memoize: bool) -> Self {
         let inverse = |none: f64| move |cap: i64| if cap > 0 { 1.0 / cap as f64 } else { none };
@@ -253,32 +279,15 @@ impl Scores {
     }
 }
 
-/// The lowest `short_score` and its position (the first on ties); None for no clusters. Run
-/// for every distinct request that cannot start, so compiled for AVX2 where the CPU has it,
-/// like `scan_lowest_two`.
-fn scan_least_short(
-    free: &[Vec<f64>; 3],
-    weight: &[Vec<f64>; 3],
-    need: [f64; 3],
-    scores: &mut [f64],
-) -> Option<(f64, usize)> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { scan_least_short_avx2(free, weight, need, scores) };
-    }
-    scan_least_short_portable(free, weight, need, scores)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn scan_least_short_avx2(
-    free: &[Vec<f64>; 3],
-    weight: &[Vec<f64>; 3],
-    need: [f64; 3],
-    scores: &mut [f64],
-) -> Option<(f64, usize)> {
-    scan_least_short_portable(free, weight, need, scores)
+compiled_for_avx2! {
+    /// The lowest `short_score` and its position (the first on ties); None for no clusters. Run
+    /// for every distinct request that cannot start.
+    fn scan_least_short(
+        free: &[Vec<f64>; 3],
+        weight: &[Vec<f64>; 3],
+        need: [f64; 3],
+        scores: &mut [f64],
+    ) -> Option<(f64, usize)> = scan_least_short_portable;
 }
 
 #[inline(always)]
@@ -390,37 +399,18 @@ impl Narrow {
     }
 }
 
-/// Every position's narrow `fit_score` into `scores` (before `three` on all three resources,
-/// after on CPU and RAM), and into `close`, in order, every position whose score is within
-/// `NARROW_MARGIN` of the second lowest. Where the CPU has AVX2 it runs compiled for it, eight
-/// clusters at a time.
-fn scan_close(
-    free: &[Vec<f32>; 3],
-    weight: &[Vec<f32>; 3],
-    need: [f32; 3],
-    scores: &mut [f32],
-    three: usize,
-    close: &mut Vec<usize>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { scan_close_avx2(free, weight, need, scores, three, close) };
-    }
-    scan_close_portable(free, weight, need, scores, three, close)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn scan_close_avx2(
-    free: &[Vec<f32>; 3],
-    weight: &[Vec<f32>; 3],
-    need: [f32; 3],
-    scores: &mut [f32],
-    three: usize,
-    close: &mut Vec<usize>,
-) {
-    scan_close_portable(free, weight, need, scores, three, close)
+compiled_for_avx2! {
+    /// Every position's narrow `fit_score` into `scores` (before `three` on all three resources,
+    /// after on CPU and RAM), and into `close`, in order, every position whose score is within
+    /// `NARROW_MARGIN` of the second lowest. With AVX2, eight clusters at a time.
+    fn scan_close(
+        free: &[Vec<f32>; 3],
+        weight: &[Vec<f32>; 3],
+        need: [f32; 3],
+        scores: &mut [f32],
+        three: usize,
+        close: &mut Vec<usize>,
+    ) = scan_close_portable;
 }
 
 #[inline(always)]
@@ -446,14 +436,14 @@ fn scan_close_portable(
     let [w_cpu, w_ram, _] = weight
         .each_ref()
         .map(|column| &column[three..three + without.len()]);
+    // No GPUs free, none needed (a request for some never gets here): the GPU term is zero.
+    let cpu_and_ram = [need[0], need[1], 0.0];
     for (k, score) in without.iter_mut().enumerate() {
-        let left = [cpu[k] - need[0], ram[k] - need[1]];
-        let leftover = left[0] * w_cpu[k] + left[1] * w_ram[k];
-        *score = if (left[0] >= 0.0) & (left[1] >= 0.0) {
-            leftover
-        } else {
-            f32::INFINITY
-        };
+        *score = fit_score(
+            [cpu[k], ram[k], 0.0],
+            cpu_and_ram,
+            [w_cpu[k], w_ram[k], 0.0],
+        );
     }
     close_to_lowest_two(scores, close);
 }
@@ -509,42 +499,24 @@ fn consider_two<T: Copy + PartialOrd>(two: &mut [(T, usize); 2], candidate: (T, 
     }
 }
 
-/// Every cluster's `fit_score` into `scores`, and the lowest two (score, index). The hottest
-/// loop of a pass with many different requests: where the CPU has AVX2 it runs compiled for it,
-/// four clusters at a time instead of two. The arithmetic is the same IEEE operations in the
-/// same order either way (Rust never fuses a multiply and an add), so the scores are too.
-fn scan_lowest_two<T: Float>(
-    free: &[Vec<T>; 3],
-    weight: &[Vec<T>; 3],
-    need: [T; 3],
-    scores: &mut [T],
-) -> [(T, usize); 2] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { scan_lowest_two_avx2(free, weight, need, scores) };
-    }
-    scan_lowest_two_portable(free, weight, need, scores)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn scan_lowest_two_avx2<T: Float>(
-    free: &[Vec<T>; 3],
-    weight: &[Vec<T>; 3],
-    need: [T; 3],
-    scores: &mut [T],
-) -> [(T, usize); 2] {
-    scan_lowest_two_portable(free, weight, need, scores)
+compiled_for_avx2! {
+    /// Every cluster's `fit_score` into `scores`, and the lowest two (score, index), in double
+    /// precision: when single precision is not exact (see `scan_narrow`).
+    fn scan_lowest_two(
+        free: &[Vec<f64>; 3],
+        weight: &[Vec<f64>; 3],
+        need: [f64; 3],
+        scores: &mut [f64],
+    ) -> [(f64, usize); 2] = scan_lowest_two_portable;
 }
 
 #[inline(always)]
-fn scan_lowest_two_portable<T: Float>(
-    free: &[Vec<T>; 3],
-    weight: &[Vec<T>; 3],
-    need: [T; 3],
-    scores: &mut [T],
-) -> [(T, usize); 2] {
+fn scan_lowest_two_portable(
+    free: &[Vec<f64>; 3],
+    weight: &[Vec<f64>; 3],
+    need: [f64; 3],
+    scores: &mut [f64],
+) -> [(f64, usize); 2] {
     score_all(
         free.each_ref().map(|f| &f[..]),
         weight.each_ref().map(|w| &w[..]),
@@ -636,8 +608,8 @@ fn per_resource(values: &[Resources], f: impl Fn(i64) -> f64) -> [Vec<f64>; 3] {
 
 /// The lowest and second lowest (score, index); earlier ones first on ties.
 #[inline(always)]
-fn lowest_two<T: Float>(scores: &[T]) -> [(T, usize); 2] {
-    let mut two = [(T::INFINITY, usize::MAX); 2];
+fn lowest_two(scores: &[f64]) -> [(f64, usize); 2] {
+    let mut two = [UNQUALIFIED; 2];
     // Past the first few blocks, hardly any score beats the second lowest: a branch-free test
     // (it vectorizes) skips the whole block.
     let blocks = scores.chunks_exact(8);
